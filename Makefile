@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh machine with Python >= 3.11 and make:
+#   make demo   creates .venv, installs mscsim, runs the flagship example into out/
+#   make test   installs the dev extras into the same .venv and runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[report]"
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,report]"
+	touch $(STAMP) $@
+
+demo: $(STAMP)
+	mkdir -p out
+	$(BIN)/mscsim dose --route intravenous --weight-kg 65 --cells-per-kg 1e6
+	$(BIN)/mscsim simulate examples/sca_uc_msc_iv.toml -o out/sca_uc_msc_iv.csv
+	$(BIN)/mscsim plot out/sca_uc_msc_iv.csv -o out/sca_uc_msc_iv.png --log
+	@echo "wrote out/sca_uc_msc_iv.csv and out/sca_uc_msc_iv.png"
+
+test: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -n 2 src tests
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
+
+bench: $(DEV_STAMP)
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) out build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""mscsim: simulator and regimen planner for mesenchymal stem/stromal cell therapy.
+
+The public API: validated specs, the parameter library, models, the engine.
+"""
+
+from mscsim.engine import (
+    ResolvedDose,
+    SimulationResult,
+    prepare_scenario,
+    simulate,
+    simulate_scenario,
+)
+from mscsim.errors import (
+    ConvergenceError,
+    EvidenceError,
+    IntegrationError,
+    MscsimError,
+    MscsimWarning,
+    SpecError,
+    UnitError,
+)
+from mscsim.evidence import Parameter, ParameterLibrary, assess_dose, load_library
+from mscsim.io import load_scenario, read_table, write_table
+from mscsim.models import CellKinetics, Model, local_first_order_cells, target_site
+from mscsim.spec import (
+    CellSource,
+    Donor,
+    Dose,
+    Patient,
+    Product,
+    Regimen,
+    Route,
+    Scenario,
+    SimulationSettings,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CellKinetics",
+    "CellSource",
+    "ConvergenceError",
+    "Donor",
+    "Dose",
+    "EvidenceError",
+    "IntegrationError",
+    "Model",
+    "MscsimError",
+    "MscsimWarning",
+    "Parameter",
+    "ParameterLibrary",
+    "Patient",
+    "Product",
+    "Regimen",
+    "ResolvedDose",
+    "Route",
+    "Scenario",
+    "SimulationResult",
+    "SimulationSettings",
+    "SpecError",
+    "UnitError",
+    "__version__",
+    "assess_dose",
+    "load_library",
+    "load_scenario",
+    "local_first_order_cells",
+    "prepare_scenario",
+    "read_table",
+    "simulate",
+    "simulate_scenario",
+    "target_site",
+    "write_table",
+]

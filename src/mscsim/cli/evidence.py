@@ -1,0 +1,118 @@
+"""``mscsim dose`` and ``mscsim params``: what the evidence says."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mscsim.cli.common import out_console, user_errors
+from mscsim.errors import SpecError
+from mscsim.evidence.doses import assess_dose
+from mscsim.evidence.library import load_library
+from mscsim.spec.route import Route
+
+__all__ = ["dose", "params"]
+
+
+def _fmt_range(r: tuple[float, float] | None, unit: str) -> str:
+    if r is None:
+        return ""
+    return f"{r[0]:.3g}" + (f"-{r[1]:.3g}" if r[1] != r[0] else "") + f" {unit}"
+
+
+@user_errors
+def dose(
+    route: Annotated[Route, typer.Option("--route", help="Route of administration.")],
+    weight_kg: Annotated[float, typer.Option("--weight-kg", help="Body weight in kg.")],
+    cells: Annotated[float | None, typer.Option("--cells", help="Total cells.")] = None,
+    cells_per_kg: Annotated[
+        float | None, typer.Option("--cells-per-kg", help="Cells per kg of body weight.")
+    ] = None,
+    allow_beyond_evidence: Annotated[
+        bool, typer.Option("--allow-beyond-evidence", help="Exit 0 even beyond evidence.")
+    ] = False,
+) -> None:
+    """Resolve a dose to total cells and compare it with the route's evidence."""
+    if (cells is None) == (cells_per_kg is None):
+        raise SpecError("--cells / --cells-per-kg: give exactly one (e.g. --cells-per-kg 1e6)")
+    if not (math.isfinite(weight_kg) and 0 < weight_kg <= 400):
+        raise SpecError(f"--weight-kg = {weight_kg}: must be a body weight in (0, 400] kg")
+    amount = cells if cells is not None else cells_per_kg
+    assert amount is not None  # noqa: S101 - exactly one is set, checked above
+    if not (math.isfinite(amount) and amount > 0):
+        flag = "--cells" if cells is not None else "--cells-per-kg"
+        raise SpecError(f"{flag} = {amount}: must be a positive number of cells")
+    total = cells if cells is not None else amount * weight_kg
+    a = assess_dose(route, cells=total, weight_kg=weight_kg)
+    ev = a.evidence
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("route", route.value)
+    table.add_row("total cells", f"{a.cells:.3g}")
+    table.add_row("cells per kg", f"{a.cells_per_kg:.3g} (weight {weight_kg:g} kg)")
+    table.add_row("verdict", f"{a.verdict.value}: {a.reason}")
+    typical = " or ".join(
+        x
+        for x in (
+            _fmt_range(ev.typical_cells, "cells"),
+            _fmt_range(ev.typical_cells_per_kg, "cells/kg"),
+        )
+        if x
+    )
+    table.add_row("typical", typical or "not established")
+    highest = " / ".join(
+        f"{v:.3g} {u}"
+        for v, u in ((ev.highest_cells, "cells"), (ev.highest_cells_per_kg, "cells/kg"))
+        if v is not None
+    )
+    table.add_row("highest studied", highest or "no human dose found")
+    table.add_row("evidence", ev.source)
+    table.add_row("rule of thumb", f"{ev.rule_of_thumb} ({ev.rule_source})")
+    out_console.print(table)
+    if a.is_beyond_evidence and not allow_beyond_evidence:
+        raise SpecError(
+            f"dose = {a.cells:.3g} cells ({a.cells_per_kg:.3g} cells/kg) {route.value}: "
+            f"{a.verdict.value} ({a.reason}); pass --allow-beyond-evidence to accept it"
+        )
+
+
+@user_errors
+def params(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
+) -> None:
+    """List every default parameter with its unit, plausible range and source."""
+    frame = load_library().to_frame()
+    if model is not None:
+        known = sorted(frame["model"].unique())
+        if model not in known:
+            raise SpecError(f"--model = {model!r}: must be one of {', '.join(known)}")
+        frame = frame[frame["model"] == model]
+    if as_json:
+        records = frame.to_dict(orient="records")
+        for r in records:
+            for k, v in r.items():
+                if isinstance(v, float) and math.isinf(v):
+                    r[k] = "inf" if v > 0 else "-inf"
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return
+    table = Table(title="mscsim default parameters (I, G: provisional)")
+    for col in ("name", "site", "value", "unit", "plausible", "ev.", "source"):
+        table.add_column(col, overflow="fold")
+    for row in frame.to_dict(orient="records"):
+        table.add_row(
+            str(row["name"]),
+            str(row["site"]),
+            f"{row['value']:g}",
+            str(row["unit"]),
+            f"{row['plausible_low']:g}-{row['plausible_high']:g}",
+            str(row["evidence"]),
+            str(row["source"]),
+        )
+    out_console.print(table)

@@ -1,0 +1,166 @@
+"""Simulate a validated :class:`~mscsim.spec.Scenario` with a model."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from mscsim.engine.events import ResolvedDose, output_times
+from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY
+from mscsim.engine.integrate import EngineName, simulate
+from mscsim.engine.result import SimulationResult
+from mscsim.errors import MscsimWarning, SpecError
+from mscsim.evidence.doses import DoseAssessment, assess_dose
+from mscsim.evidence.library import ParameterLibrary
+from mscsim.models.base import Array, Model, target_site
+from mscsim.models.kinetics import CellKinetics
+from mscsim.spec.scenario import Scenario
+
+__all__ = ["ScenarioInputs", "prepare_scenario", "simulate_scenario"]
+
+
+@dataclass(frozen=True)
+class ScenarioInputs:
+    """What a scenario resolves to before integration.
+
+    Attributes
+    ----------
+    model : Model
+    site : str
+        Target site whose parameter defaults apply.
+    params : dict of str to ndarray
+        Parameter values and covariates, each of shape (1,).
+    doses : tuple of ResolvedDose
+    times_day : ndarray
+    assessments : tuple of DoseAssessment
+        Verdict on every distinct administration.
+    """
+
+    model: Model
+    site: str
+    params: dict[str, Array]
+    doses: tuple[ResolvedDose, ...]
+    times_day: Array
+    assessments: tuple[DoseAssessment, ...]
+
+
+def prepare_scenario(
+    scenario: Scenario,
+    *,
+    model: Model | None = None,
+    allow_beyond_evidence: bool = False,
+) -> ScenarioInputs:
+    """Resolve parameters, doses and output times of ``scenario``; check dose evidence.
+
+    Raises
+    ------
+    SpecError
+        For unknown or impossible parameter overrides, two local routes, or a dose
+        beyond the highest studied for its route (unless ``allow_beyond_evidence``).
+    """
+    model = model or CellKinetics()
+    regimen = scenario.regimen
+    site = target_site(regimen.routes)
+    library = ParameterLibrary(model.parameters)
+    values = library.resolve(
+        [p.name for p in model.parameters], site=site, overrides=scenario.parameters
+    )
+    weight = scenario.patient.weight_kg
+    params = {k: np.array([v]) for k, v in values.items()}
+    params["weight_kg"] = np.array([weight])
+    age = scenario.patient.age_years
+    params["age_years"] = np.array([math.nan if age is None else age])
+    params["is_allogeneic"] = np.array([float(scenario.product.is_allogeneic)])
+
+    viability = scenario.product.viability
+    doses = []
+    assessments: dict[tuple[int, float], DoseAssessment] = {}
+    for event in regimen.expand():
+        cells = event.cells_for(weight)
+        key = (event.line, cells)
+        if key not in assessments:
+            assessments[key] = assess_dose(event.route, cells=cells, weight_kg=weight)
+        doses.append(
+            ResolvedDose(
+                time_day=event.time_day,
+                route=event.route,
+                viable_cells=np.array([cells * viability]),
+                duration_day=event.duration_day,
+            )
+        )
+    for (line, _), a in assessments.items():
+        if a.is_beyond_evidence:
+            message = (
+                f"dose[{line}] = {a.cells:.3g} cells ({a.cells_per_kg:.3g} cells/kg) "
+                f"{a.route.value}: {a.verdict.value} ({a.reason}; {a.evidence.source})"
+            )
+            if not allow_beyond_evidence:
+                raise SpecError(message + "; pass --allow-beyond-evidence to simulate it anyway")
+            warnings.warn(message, MscsimWarning, stacklevel=2)
+    sim = scenario.simulation
+    return ScenarioInputs(
+        model=model,
+        site=site,
+        params=params,
+        doses=tuple(doses),
+        times_day=output_times(sim.horizon_days, sim.output_every_days),
+        assessments=tuple(assessments.values()),
+    )
+
+
+def simulate_scenario(
+    scenario: Scenario,
+    *,
+    model: Model | None = None,
+    n_patients: int | None = None,
+    engine: EngineName = "fast",
+    allow_beyond_evidence: bool = False,
+    max_step_day: float = DEFAULT_MAX_STEP_DAY,
+    on_failure: Literal["raise", "flag"] = "raise",
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulationResult:
+    """Simulate ``scenario`` (default model: :class:`~mscsim.models.CellKinetics`).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    model : Model, optional
+    n_patients : int, optional
+        Overrides ``scenario.simulation.n_patients``.
+    engine : {"fast", "scipy"}
+    allow_beyond_evidence : bool
+        Simulate doses above the highest studied for their route (with a warning).
+    max_step_day, on_failure, progress
+        As in :func:`mscsim.engine.simulate`.
+
+    Examples
+    --------
+    >>> from mscsim.spec import Scenario
+    >>> s = Scenario.model_validate({
+    ...     "patient": {"weight_kg": 70},
+    ...     "product": {"source": "bone_marrow", "donor": "autologous", "viability": 1.0},
+    ...     "dose": [{"route": "intramuscular", "cells": 1e7}],
+    ...     "simulation": {"horizon_days": 28},
+    ...     "parameters": {"target_capacity_cells": float("inf"), "local_leak_per_day": 0.0},
+    ... })
+    >>> r = simulate_scenario(s)
+    >>> round(float(r.output("cells_target")[0, 4]) / 1e7, 6)  # one half-life later
+    0.5
+    """
+    inputs = prepare_scenario(scenario, model=model, allow_beyond_evidence=allow_beyond_evidence)
+    return simulate(
+        inputs.model,
+        inputs.doses,
+        times_day=inputs.times_day,
+        params=inputs.params,
+        n_patients=n_patients or scenario.simulation.n_patients,
+        engine=engine,
+        max_step_day=max_step_day,
+        on_failure=on_failure,
+        progress=progress,
+    )

@@ -1,0 +1,105 @@
+"""Read scenario files (TOML) into validated :class:`~mscsim.spec.Scenario` objects."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mscsim.errors import SpecError
+from mscsim.spec.scenario import Scenario
+
+__all__ = ["format_validation_error", "load_scenario", "parse_scenario", "read_toml"]
+
+
+def read_toml(path: str | Path, *, what: str = "file") -> dict[str, Any]:
+    """Read a TOML file; refuse a missing, unreadable or malformed file in one line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{what} = {str(path)!r}: file not found") from None
+    except IsADirectoryError:
+        raise SpecError(f"{what} = {str(path)!r}: is a directory, expected a TOML file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"{what} = {str(path)!r}: cannot be read ({err})") from err
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{what} = {str(path)!r}: not valid TOML ({err})") from err
+
+
+def _loc_text(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """Return the pydantic model class that holds the field at ``loc``."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
+    """Turn the first pydantic error into one line: field, bad value, what is allowed."""
+    first = err.errors(include_url=False)[0]
+    loc = tuple(first["loc"])
+    where = _loc_text(loc) or "scenario"
+    kind = first["type"]
+    value = first.get("input")
+    msg = str(first["msg"])
+    if kind == "extra_forbidden":
+        holder = _model_at(model, loc[:-1])
+        allowed = ", ".join(holder.model_fields) if holder else "see the documentation"
+        return f"{where} = {value!r}: unknown key; allowed keys here: {allowed}"
+    if kind == "missing":
+        return f"{where}: missing; this key is required"
+    if kind == "value_error":
+        text = msg.removeprefix("Value error, ")
+        return f"{where}.{text}" if loc else text
+    msg = msg.replace("Input should be", "must be").replace("Input", "value")
+    return f"{where} = {value!r}: {msg}"
+
+
+def parse_scenario(data: dict[str, Any]) -> Scenario:
+    """Validate a scenario given as a mapping (e.g. parsed TOML).
+
+    Raises
+    ------
+    SpecError
+        With one line naming the field, the bad value and what is allowed.
+    """
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(err, Scenario)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file.
+
+    Raises
+    ------
+    SpecError
+        For a missing or malformed file, an unknown key or a bad value.
+    """
+    return parse_scenario(read_toml(path, what="scenario"))

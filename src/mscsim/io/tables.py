@@ -1,0 +1,71 @@
+"""Write and read result tables (CSV or Parquet), atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from mscsim.errors import SpecError
+
+__all__ = ["TABLE_FORMATS", "atomic_path", "check_table_path", "read_table", "write_table"]
+
+TABLE_FORMATS: tuple[str, ...] = (".csv", ".parquet")
+
+
+def check_table_path(path: str | Path, *, what: str = "output") -> Path:
+    """Refuse a table path whose extension is not ``.csv`` or ``.parquet``."""
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_FORMATS:
+        raise SpecError(
+            f"{what} = {str(path)!r}: unknown table format {path.suffix or '(none)'!r}; "
+            "use a .csv or .parquet file name"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    An interrupted or failed write never leaves a file that looks complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as CSV or Parquet (chosen by extension), atomically."""
+    path = check_table_path(path)
+    writers: dict[str, Callable[[Path], object]] = {
+        ".csv": lambda p: frame.to_csv(p, index=False),
+        ".parquet": lambda p: frame.to_parquet(p, index=False),
+    }
+    with atomic_path(path) as tmp:
+        writers[path.suffix.lower()](tmp)
+    return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet table written by mscsim."""
+    path = check_table_path(path, what="table")
+    if not path.is_file():
+        raise SpecError(f"table = {str(path)!r}: file not found")
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as err:
+        raise SpecError(f"table = {str(path)!r}: cannot be read ({err})") from err

@@ -1,0 +1,22 @@
+"""Validated, frozen inputs: routes, doses, regimens, patients, products, scenarios."""
+
+from mscsim.spec.dose import Dose
+from mscsim.spec.patient import Patient
+from mscsim.spec.product import CellSource, Donor, Product
+from mscsim.spec.regimen import DoseEvent, Regimen
+from mscsim.spec.route import LOCAL_ROUTES, Route
+from mscsim.spec.scenario import Scenario, SimulationSettings
+
+__all__ = [
+    "LOCAL_ROUTES",
+    "CellSource",
+    "Donor",
+    "Dose",
+    "DoseEvent",
+    "Patient",
+    "Product",
+    "Regimen",
+    "Route",
+    "Scenario",
+    "SimulationSettings",
+]

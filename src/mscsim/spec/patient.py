@@ -1,0 +1,24 @@
+"""The patient a scenario is simulated for."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Patient"]
+
+
+class Patient(BaseModel):
+    """Patient covariates.
+
+    Parameters
+    ----------
+    weight_kg : float
+        Body weight in kg (0 < weight <= 400).
+    age_years : float, optional
+        Age in years (0 to 120).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weight_kg: float = Field(gt=0, le=400, allow_inf_nan=False)
+    age_years: float | None = Field(default=None, ge=0, le=120, allow_inf_nan=False)

@@ -1,0 +1,89 @@
+"""A complete scenario: patient, product, regimen, simulation settings, overrides."""
+
+from __future__ import annotations
+
+import math
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mscsim.spec.dose import Dose
+from mscsim.spec.patient import Patient
+from mscsim.spec.product import Product
+from mscsim.spec.regimen import Regimen
+
+__all__ = ["Scenario", "SimulationSettings"]
+
+_MAX_OUTPUT_POINTS = 2_000_000
+
+
+class SimulationSettings(BaseModel):
+    """How long to simulate, how often to report, and for how many patients.
+
+    Parameters
+    ----------
+    horizon_days : float
+        Simulated time span from day 0, > 0.
+    output_every_days : float
+        Reporting interval, > 0 (may be fractional). Default 1.
+    n_patients : int
+        Number of simulated patients, >= 1. Default 1.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    horizon_days: float = Field(gt=0, le=36_500, allow_inf_nan=False)
+    output_every_days: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    n_patients: int = Field(default=1, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _check_grid(self) -> Self:
+        if self.output_every_days > self.horizon_days:
+            raise ValueError(
+                f"output_every_days = {self.output_every_days}: larger than horizon_days = "
+                f"{self.horizon_days}; must be <= the horizon"
+            )
+        if self.horizon_days / self.output_every_days > _MAX_OUTPUT_POINTS:
+            raise ValueError(
+                f"output_every_days = {self.output_every_days}: gives more than "
+                f"{_MAX_OUTPUT_POINTS} output times over {self.horizon_days} days; "
+                "use a coarser grid"
+            )
+        return self
+
+    @property
+    def n_times(self) -> int:
+        """Number of output times, day 0 and the horizon included."""
+        return math.floor(self.horizon_days / self.output_every_days + 1e-9) + 1
+
+
+class Scenario(BaseModel):
+    """Everything needed to simulate one treatment scenario.
+
+    ``dose`` holds the ``[[dose]]`` tables; an empty list means the untreated
+    course. ``parameters`` overrides model parameters by name.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    patient: Patient
+    product: Product
+    dose: tuple[Dose, ...] = Field(default=())
+    simulation: SimulationSettings
+    parameters: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_doses_within_horizon(self) -> Self:
+        horizon = self.simulation.horizon_days
+        for i, d in enumerate(self.dose):
+            if d.last_day > horizon:
+                raise ValueError(
+                    f"dose[{i}]: last administration on day {d.last_day:g} is after "
+                    f"simulation.horizon_days = {horizon:g}; lengthen the horizon or reduce count"
+                )
+        return self
+
+    @property
+    def regimen(self) -> Regimen:
+        """The dose lines as a :class:`Regimen`."""
+        return Regimen(doses=self.dose)
