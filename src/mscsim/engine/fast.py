@@ -24,7 +24,10 @@ back within one interval between breakpoints (at most the output interval) is no
 seen (in the built-in kinetics only slow homing can raise the target between
 doses, and doses are breakpoints).
 
-Steps are shared by all patients; coefficient matrices are cached per step length.
+Step lengths are shared by all patients and coefficient matrices are cached per
+step length, but every choice between an exact step, a Runge-Kutta step and a
+refined step is made per patient: a patient's result does not depend on which
+other patients share its batch.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mscsim.engine.events import Schedule
 from mscsim.engine.exact import EtdStep, LinearStep, MatrixBatch, etd_step, linear_step
@@ -94,44 +98,63 @@ class _Integrator:
         y = step.phi.apply(y)
         return y if u is None else y + step.g.apply(u)
 
-    def _below(self, y: Array) -> bool:
+    def _below(self, y: Array) -> NDArray[np.bool_]:
+        """Return, per patient, whether every switch is negative."""
         assert self.switches is not None  # noqa: S101 - only called when switches exist
-        return bool(np.all(self.switches(y, self.params) < 0))
+        below: NDArray[np.bool_] = np.all(self.switches(y, self.params) < 0, axis=0)
+        return below
 
-    def _crossed(self, y0: Array, y1: Array) -> bool:
+    def _crossed(self, y0: Array, y1: Array) -> NDArray[np.bool_]:
+        """Return, per patient, whether any switch changed sign."""
         assert self.switches is not None  # noqa: S101 - only called when switches exist
         g0 = self.switches(y0, self.params)
         g1 = self.switches(y1, self.params)
-        return bool(np.any(np.signbit(g0) != np.signbit(g1)))
+        crossed: NDArray[np.bool_] = np.any(np.signbit(g0) != np.signbit(g1), axis=0)
+        return crossed
 
     def advance(self, t0: float, t1: float, y: Array, u: Array | None) -> Array:
-        """Integrate from ``t0`` to ``t1``; ``u`` holds infusion rates, shape (m, n)."""
+        """Integrate from ``t0`` to ``t1``; ``u`` holds infusion rates, shape (m, n).
+
+        Every choice (exact linear step, Runge-Kutta step, refinement at a kink) is
+        made per patient, so a patient's result never depends on the others in the
+        batch: chunking a population changes nothing.
+        """
         span = t1 - t0
         if self.linear:
             return self._exact(span, y, u)
-        if self.linear_below and self._below(y):
+        whole: NDArray[np.bool_] | None = None
+        if self.linear_below:
             y_lin = self._exact(span, y, u)
-            if self._below(y_lin):
+            whole = self._below(y) & self._below(y_lin)
+            if whole.all():
                 return y_lin
-            self.n_steps -= 1  # rejected: the interval is taken again below
         n_sub = max(1, math.ceil(span / self.max_step - 1e-9))
         h = span / n_sub
         su = None if u is None else self.s.apply(u)
+        y_sub = y
         for i in range(n_sub):
-            t = t0 + i * h
-            if self.linear_below and self._below(y):
-                y_lin = self._exact(h, y, u)
-                if self._below(y_lin):
-                    y = y_lin
-                    continue
-            y_new = self._etd_step(t, h, y, su)
-            if self.switches is not None and self._crossed(y, y_new):
+            y_sub = self._substep(t0 + i * h, h, y_sub, u, su)
+        return y_sub if whole is None else np.where(whole, y_lin, y_sub)
+
+    def _substep(self, t: float, h: float, y: Array, u: Array | None, su: Array | None) -> Array:
+        linear_ok: NDArray[np.bool_] | None = None
+        if self.linear_below:
+            y_lin = self._exact(h, y, u)
+            linear_ok = self._below(y) & self._below(y_lin)
+            if linear_ok.all():
+                return y_lin
+        y_new = self._etd_step(t, h, y, su)
+        if self.switches is not None:
+            crossed = self._crossed(y, y_new)
+            if linear_ok is not None:
+                crossed &= ~linear_ok
+            if crossed.any():
                 fine = h / SWITCH_REFINEMENT
-                y_new = y
+                y_fine = y
                 for j in range(SWITCH_REFINEMENT):
-                    y_new = self._etd_step(t + j * fine, fine, y_new, su)
-            y = y_new
-        return y
+                    y_fine = self._etd_step(t + j * fine, fine, y_fine, su)
+                y_new = np.where(crossed, y_fine, y_new)
+        return y_new if linear_ok is None else np.where(linear_ok, y_lin, y_new)
 
     def _nonlinear(self, t: float, y: Array, su: Array | None) -> Array:
         self.n_rhs += 1

@@ -1,0 +1,5 @@
+"""Allow ``python -m mscsim``."""
+
+from mscsim.cli.main import main
+
+main()
