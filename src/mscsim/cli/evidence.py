@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from mscsim.cli.common import out_console, user_errors
@@ -85,6 +87,9 @@ def dose(
 @user_errors
 def params(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Print descriptions and full source texts.")
+    ] = False,
     model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
 ) -> None:
     """List every default parameter with its unit, plausible range and source."""
@@ -94,25 +99,42 @@ def params(
         if model not in known:
             raise SpecError(f"--model = {model!r}: must be one of {', '.join(known)}")
         frame = frame[frame["model"] == model]
+    records = frame.to_dict(orient="records")
     if as_json:
-        records = frame.to_dict(orient="records")
         for r in records:
             for k, v in r.items():
                 if isinstance(v, float) and math.isinf(v):
                     r[k] = "inf" if v > 0 else "-inf"
         sys.stdout.write(json.dumps(records, indent=2) + "\n")
         return
-    table = Table(title="mscsim default parameters (I, G: provisional)")
-    for col in ("name", "site", "value", "unit", "plausible", "ev.", "source"):
-        table.add_column(col, overflow="fold")
-    for row in frame.to_dict(orient="records"):
+    if full:
+        for r in records:
+            out_console.print(
+                f"[bold]{r['name']}[/bold] ({r['site']}) = {r['value']:g} {r['unit']}  "
+                f"plausible {r['plausible_low']:g}-{r['plausible_high']:g}  "
+                f"evidence {r['evidence']}\n  {r['description']}\n  source: {r['source']}\n"
+            )
+        return
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title="mscsim default parameters",
+        caption="evidence: S seen in source, S2 secondary, I inferred, G modelling guess "
+        "(I and G are provisional). References R# are in docs/MSC_EVIDENCE.md; "
+        "--full prints the sources.",
+    )
+    for col in ("name (site)", "value", "unit", "plausible", "ev.", "refs"):
+        table.add_column(col, no_wrap=col != "refs")
+    for r in records:
+        refs = ", ".join(dict.fromkeys(re.findall(r"\bR\d+\b", str(r["source"])))) or "-"
+        site = str(r["site"])
+        label = str(r["name"]) if site in ("all", "systemic") else f"  at {site}"
         table.add_row(
-            str(row["name"]),
-            str(row["site"]),
-            f"{row['value']:g}",
-            str(row["unit"]),
-            f"{row['plausible_low']:g}-{row['plausible_high']:g}",
-            str(row["evidence"]),
-            str(row["source"]),
+            label,
+            f"{r['value']:g}",
+            str(r["unit"]),
+            f"{r['plausible_low']:g}-{r['plausible_high']:g}",
+            str(r["evidence"]),
+            refs,
         )
     out_console.print(table)
