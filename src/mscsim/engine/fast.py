@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,9 +57,17 @@ ProgressCallback = Callable[[int, int], None]
 class _Integrator:
     """Advance ``(n_states, n_patients)`` states between breakpoints."""
 
-    def __init__(self, model: Model, params: Params, schedule: Schedule, max_step_day: float):
+    def __init__(
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        max_step_day: float,
+        n_patients: int,
+    ) -> None:
         self.model = model
         self.params = params
+        self.n = n_patients
         self.linear = model.is_linear(params)
         a = model.linear_part(params)
         self.a_raw = a
@@ -104,11 +113,11 @@ class _Integrator:
         below: NDArray[np.bool_] = np.all(self.switches(y, self.params) < 0, axis=0)
         return below
 
-    def _crossed(self, y0: Array, y1: Array) -> NDArray[np.bool_]:
+    def _crossed(self, y0: Array, y1: Array, params: Params) -> NDArray[np.bool_]:
         """Return, per patient, whether any switch changed sign."""
         assert self.switches is not None  # noqa: S101 - only called when switches exist
-        g0 = self.switches(y0, self.params)
-        g1 = self.switches(y1, self.params)
+        g0 = self.switches(y0, params)
+        g1 = self.switches(y1, params)
         crossed: NDArray[np.bool_] = np.any(np.signbit(g0) != np.signbit(g1), axis=0)
         return crossed
 
@@ -137,43 +146,74 @@ class _Integrator:
         return y_sub if whole is None else np.where(whole, y_lin, y_sub)
 
     def _substep(self, t: float, h: float, y: Array, u: Array | None, su: Array | None) -> Array:
-        linear_ok: NDArray[np.bool_] | None = None
+        """One step of length ``h``: exact where possible, Runge-Kutta where needed."""
         if self.linear_below:
             y_lin = self._exact(h, y, u)
-            linear_ok = self._below(y) & self._below(y_lin)
-            if linear_ok.all():
+            active = np.flatnonzero(~(self._below(y) & self._below(y_lin)))
+            if active.size == 0:
                 return y_lin
-        y_new = self._etd_step(t, h, y, su)
+            y_new = y_lin.copy()
+        else:
+            active = np.arange(y.shape[1])
+            y_new = np.empty_like(y)
+        part = _Part.of(self, active, su)
+        y_act = y[:, active]
+        y_rk = self._etd_step(part, t, h, y_act)
         if self.switches is not None:
-            crossed = self._crossed(y, y_new)
-            if linear_ok is not None:
-                crossed &= ~linear_ok
-            if crossed.any():
+            crossed = np.flatnonzero(self._crossed(y_act, y_rk, part.params))
+            if crossed.size:
+                fine_part = part.take(crossed)
                 fine = h / SWITCH_REFINEMENT
-                y_fine = y
+                y_fine = y_act[:, crossed]
                 for j in range(SWITCH_REFINEMENT):
-                    y_fine = self._etd_step(t + j * fine, fine, y_fine, su)
-                y_new = np.where(crossed, y_fine, y_new)
-        return y_new if linear_ok is None else np.where(linear_ok, y_lin, y_new)
+                    y_fine = self._etd_step(fine_part, t + j * fine, fine, y_fine)
+                y_rk[:, crossed] = y_fine
+        y_new[:, active] = y_rk
+        return y_new
 
-    def _nonlinear(self, t: float, y: Array, su: Array | None) -> Array:
-        self.n_rhs += 1
-        n = self.model.rhs(t, y, self.params) - self.a.apply(y)
-        return n if su is None else n + su
-
-    def _etd_step(self, t: float, h: float, y: Array, su: Array | None) -> Array:
-        c = self._etd(h)
+    def _etd_step(self, part: _Part, t: float, h: float, y: Array) -> Array:
+        c = self._etd(h).take(part.index) if part.index is not None else self._etd(h)
         self.n_steps += 1
         half = c.e_half.apply(y)
         full = c.e_full.apply(y)
-        n1 = self._nonlinear(t, y, su)
+        n1 = self._nonlinear(part, t, y)
         u2 = half + c.w21.apply(n1)
-        n2 = self._nonlinear(t + 0.5 * h, u2, su)
+        n2 = self._nonlinear(part, t + 0.5 * h, u2)
         u3 = half + c.w31.apply(n1) + c.w32.apply(n2)
-        n3 = self._nonlinear(t + 0.5 * h, u3, su)
+        n3 = self._nonlinear(part, t + 0.5 * h, u3)
         u4 = full + c.w41.apply(n1) + c.w43.apply(n3)
-        n4 = self._nonlinear(t + h, u4, su)
+        n4 = self._nonlinear(part, t + h, u4)
         return full + c.b1.apply(n1) + c.b23.apply(n2 + n3) + c.b4.apply(n4)
+
+    def _nonlinear(self, part: _Part, t: float, y: Array) -> Array:
+        self.n_rhs += 1
+        n = self.model.rhs(t, y, part.params) - part.a.apply(y)
+        return n if part.su is None else n + part.su
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The patients a Runge-Kutta step runs on, with their parameters and inputs."""
+
+    index: NDArray[np.intp] | None
+    params: Params
+    a: MatrixBatch
+    su: Array | None
+
+    @classmethod
+    def of(cls, it: _Integrator, index: NDArray[np.intp], su: Array | None) -> _Part:
+        whole = cls(None, it.params, it.a, su)
+        return whole if index.size == it.n else whole.take(index)
+
+    def take(self, index: NDArray[np.intp]) -> _Part:
+        """Return the sub-part of patients ``index`` (positions within this part)."""
+        absolute = index if self.index is None else self.index[index]
+        return _Part(
+            absolute,
+            {k: (v[index] if v.shape[0] > 1 else v) for k, v in self.params.items()},
+            self.a.take(index),
+            None if self.su is None else self.su[:, index],
+        )
 
 
 def integrate_fast(
@@ -205,7 +245,7 @@ def integrate_fast(
     n_steps, n_rhs_evals : int
     """
     n_states, n = y0.shape
-    it = _Integrator(model, params, schedule, max_step_day)
+    it = _Integrator(model, params, schedule, max_step_day, n)
     keep = np.array([s in set(model.nonnegative) for s in model.states])
     splits: dict[object, Array] = {}
     out = np.empty((n_states, n, schedule.times_day.size))
