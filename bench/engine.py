@@ -105,8 +105,8 @@ def main() -> int:
             params=subset(params, ref_idx),
             n_patients=ref_idx.size,
             engine="scipy",
-            rtol=1e-10,
-            atol=1e-8,
+            rtol=args.reference_rtol,
+            atol=args.reference_rtol * 1e2,
             **kw,
         )
         fast_ref = simulate(

@@ -21,10 +21,10 @@ from mscsim.models.base import Array
 
 __all__ = [
     "EtdStep",
-    "expm_batch",
     "LinearStep",
     "MatrixBatch",
     "etd_step",
+    "expm_batch",
     "linear_step",
     "phi_functions",
 ]
@@ -74,7 +74,7 @@ def expm_batch(a: Array) -> Array:
     >>> np.round(expm_batch(z), 12).tolist()
     [[[1.0, 1.0], [0.0, 1.0]], [[0.367879441171, 0.0], [0.0, 0.135335283237]]]
     """
-    size, n, _ = a.shape
+    _, n, _ = a.shape
     norms = np.abs(a).sum(axis=1).max(axis=1)
     with np.errstate(divide="ignore"):
         powers = np.where(norms > _THETA13, np.ceil(np.log2(norms / _THETA13)), 0.0)
@@ -89,7 +89,7 @@ def expm_batch(a: Array) -> Array:
         x6 @ (b[13] * x6 + b[11] * x4 + b[9] * x2) + b[7] * x6 + b[5] * x4 + b[3] * x2 + b[1] * eye
     )
     v = x6 @ (b[12] * x6 + b[10] * x4 + b[8] * x2) + b[6] * x6 + b[4] * x4 + b[2] * x2 + b[0] * eye
-    r: Array = np.linalg.solve(v - u, v + u)
+    r: Array = np.asarray(np.linalg.solve(v - u, v + u), dtype=np.float64)
     for k in range(1, int(powers.max(initial=0)) + 1):
         idx = powers >= k
         r[idx] = r[idx] @ r[idx]
@@ -154,7 +154,7 @@ def phi_functions(z: Array, order: int) -> list[Array]:
     >>> [round(float(f[0, 0, 0]), 12) for f in phi_functions(z, 2)]
     [0.135335283237, 0.432332358382, 0.283833820809]
     """
-    size, n, _ = z.shape
+    _, n, _ = z.shape
     norms = np.abs(z).sum(axis=1).max(axis=1)
     with np.errstate(divide="ignore"):
         powers = np.where(norms > 0.5, np.ceil(np.log2(norms / 0.5)), 0.0).astype(np.int64)
