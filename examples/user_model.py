@@ -24,40 +24,57 @@ import numpy as np
 from mscsim import Parameter, ResolvedDose, Route, SpecError, simulate
 from mscsim.models.base import Array, Params
 
-DEPOT_PARAMETERS = (
-    Parameter(
-        name="depot_death_per_day",
+
+def _rate_or_time(
+    name: str,
+    unit: str,
+    description: str,
+    value: float,
+    plausible: tuple[float, float],
+    *,
+    evidence: str,
+    source: str,
+) -> Parameter:
+    """Declare a nonnegative parameter of this model (a rate, or a half-life if unit is day)."""
+    return Parameter(
+        name=name,
         model="local_depot",
-        unit="1/day",
-        description="Death of cells still in the injection bolus",
-        value=math.log(2) / 0.5,
-        plausible=(0.5, 10.0),
+        unit=unit,
+        description=description,
+        value=value,
+        plausible=plausible,
         allowed=(0.0, math.inf),
-        min_exclusive=False,
+        min_exclusive=unit == "day",
+        evidence=evidence,
+        source=source,
+    )
+
+
+DEPOT_PARAMETERS = (
+    _rate_or_time(
+        "depot_death_per_day",
+        "1/day",
+        "Death of cells still in the injection bolus",
+        math.log(2) / 0.5,
+        (0.5, 10.0),
         evidence="G",
         source="Illustration; early loss within hours of injection (evidence R34).",
     ),
-    Parameter(
-        name="engraftment_per_day",
-        model="local_depot",
-        unit="1/day",
-        description="Rate at which depot cells engraft in the tissue",
-        value=0.7,
-        plausible=(0.1, 5.0),
-        allowed=(0.0, math.inf),
-        min_exclusive=False,
+    _rate_or_time(
+        "engraftment_per_day",
+        "1/day",
+        "Rate at which depot cells engraft in the tissue",
+        0.7,
+        (0.1, 5.0),
         evidence="G",
         source="Illustration only.",
     ),
-    Parameter(
-        name="engrafted_half_life_days",
-        model="local_depot",
-        unit="day",
-        description="Half-life of engrafted cells",
-        value=4.0,
-        plausible=(1.0, 7.0),
-        allowed=(0.0, math.inf),
-        min_exclusive=True,
+    _rate_or_time(
+        "engrafted_half_life_days",
+        "day",
+        "Half-life of engrafted cells",
+        4.0,
+        (1.0, 7.0),
         evidence="I",
         source="Intramuscular survival (evidence R35, R39), as target_half_life_days.",
     ),
