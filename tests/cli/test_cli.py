@@ -272,3 +272,21 @@ def test_plot_refuses_an_unknown_figure_format(tmp_path: Path) -> None:
 def test_plot_refuses_a_missing_table(tmp_path: Path) -> None:
     code, _, stderr = invoke("plot", str(tmp_path / "t.csv"), "-o", str(tmp_path / "f.png"))
     assert code == 2 and "file not found" in stderr
+
+
+def test_simulate_prints_a_summary_of_peaks_and_persistence(tmp_path: Path) -> None:
+    code, stdout, _ = invoke("simulate", CLI, "-o", str(tmp_path / "o.csv"))
+    assert code == 0
+    assert "last day with a cell" in stdout
+    frame = pd.read_csv(tmp_path / "o.csv")
+    peak = frame["cells_total"].max()
+    assert f"{peak:.3g}" in stdout
+
+
+def test_an_intra_arterial_dose_warns_that_no_human_dose_evidence_exists(tmp_path: Path) -> None:
+    text = SCA_TEXT.replace('"intravenous"', '"intra_arterial"').replace("infusion_hours = 1", "")
+    code, _, stderr = invoke("simulate", write(tmp_path, text), "-o", str(tmp_path / "o.csv"))
+    assert code == 0
+    assert stderr.startswith(
+        "warning: dose[0] = 6.5e+07 cells intra_arterial: no human dose evidence"
+    )

@@ -11,6 +11,11 @@ from tests.conftest import build_scenario
 from mscsim.engine import simulate_scenario
 from mscsim.errors import MscsimWarning
 
+# Intra-arterial doses have no human dose evidence; the warning saying so is expected here.
+NO_IA_EVIDENCE = pytest.mark.filterwarnings(
+    "ignore:.*no human dose evidence:mscsim.errors.MscsimWarning"
+)
+
 IMMORTAL = {
     "lung_half_life_days": math.inf,
     "liver_spleen_half_life_days": math.inf,
@@ -47,6 +52,7 @@ SCENARIOS = {
 }
 
 
+@NO_IA_EVIDENCE
 @pytest.mark.parametrize("engine", ["fast", "scipy"])
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_cells_never_increase_between_doses_and_compartments_add_up(name: str, engine: str) -> None:
@@ -93,3 +99,9 @@ def test_a_dose_on_an_output_time_is_reported_just_after_the_dose() -> None:
     target = simulate_scenario(scenario).output("cells_target")[0]
     assert target[4] == 0.0
     assert target[5] == pytest.approx(1e7, rel=1e-12)
+
+
+def test_a_scenario_without_doses_is_the_untreated_course_with_no_cells() -> None:
+    result = simulate_scenario(build_scenario(dose=[]))
+    assert result.states.shape[2] == 29
+    assert not np.any(result.states)

@@ -120,7 +120,8 @@ def test_intra_arterial_dose_bypasses_the_lung_and_loses_most_cells_early() -> N
         dose=[{"route": "intra_arterial", "cells": 1e8}],
         simulation={"horizon_days": 2, "output_every_days": 0.25},
     )
-    inputs = prepare_scenario(scenario)
+    with pytest.warns(MscsimWarning, match=r"intra_arterial: no human dose evidence.*R23"):
+        inputs = prepare_scenario(scenario)
     result = simulate(inputs.model, inputs.doses, times_day=inputs.times_day, params=inputs.params)
     assert result.output("cells_lung")[0, 0] == pytest.approx(0.05e8)
     assert result.output("cells_target")[0, 0] == pytest.approx(0.95e8)

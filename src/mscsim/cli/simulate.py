@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
+from rich.table import Table
 
 from mscsim.cli.common import out_console, progress_callback, user_errors
 from mscsim.engine.scenario import simulate_scenario
 from mscsim.errors import SpecError
 from mscsim.io.scenario import load_scenario
 from mscsim.io.tables import check_table_path, read_table, write_table
+from mscsim.report.summary import cell_summary
 
 __all__ = ["plot", "simulate"]
 
@@ -58,6 +61,21 @@ def simulate(
         f"wrote {output}: {result.n_patients} patient(s) x {result.times_day.size} times, "
         f"engine {result.engine}"
     )
+    summary = cell_summary(frame)
+    median = " (median over patients)" if result.n_patients > 1 else ""
+    table = Table(title=f"viable cells{median}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("compartment", "peak", "on day", "at the end", "last day with a cell"):
+        table.add_column(col, justify="left" if col == "compartment" else "right")
+    for name, row in summary.iterrows():
+        last = row["last_day_with_a_cell"]
+        table.add_row(
+            str(name).removeprefix("cells_"),
+            f"{row['peak_cells']:.3g}",
+            f"{row['peak_day']:g}",
+            f"{row['end_cells']:.3g}",
+            "never" if last != last else f"{last:g}",
+        )
+    out_console.print(table)
 
 
 @user_errors

@@ -19,6 +19,9 @@ __all__ = ["ENGINES", "simulate"]
 
 ENGINES: tuple[str, ...] = ("fast", "scipy")
 
+MAX_STATE_BYTES = 4 * 2**30
+"""Largest state array one in-memory run may hold (4 GiB); larger runs are refused."""
+
 EngineName = Literal["fast", "scipy"]
 
 
@@ -99,6 +102,13 @@ def simulate(
         raise SpecError(f"max_step_day = {max_step_day}: must be > 0")
     p = _as_params(params, n_patients)
     schedule = build_schedule(doses, times_day)
+    n_bytes = 8 * len(model.states) * n_patients * schedule.times_day.size
+    if n_bytes > MAX_STATE_BYTES:
+        raise SpecError(
+            f"n_patients = {n_patients}: with {schedule.times_day.size} output times the states "
+            f"need {n_bytes / 2**30:.1f} GiB, more than the {MAX_STATE_BYTES / 2**30:.0f} GiB "
+            "one run may hold; use fewer patients or a coarser output_every_days"
+        )
     y0 = np.zeros((len(model.states), n_patients))
     if engine == "fast":
         with np.errstate(under="ignore"):

@@ -52,6 +52,13 @@ class SimulationResult:
     n_rhs_evals: int
     patient_ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
+    def __post_init__(self) -> None:
+        for array in (self.times_day, self.states, self.status, self.patient_ids):
+            array.flags.writeable = False
+        for values in self.outputs.values():
+            if values.flags.writeable:
+                values.flags.writeable = False
+
     @property
     def n_patients(self) -> int:
         """Number of simulated patients."""

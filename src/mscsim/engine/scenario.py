@@ -15,7 +15,7 @@ from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY
 from mscsim.engine.integrate import EngineName, simulate
 from mscsim.engine.result import SimulationResult
 from mscsim.errors import MscsimWarning, SpecError
-from mscsim.evidence.doses import DoseAssessment, assess_dose
+from mscsim.evidence.doses import DoseAssessment, Verdict, assess_dose
 from mscsim.evidence.library import ParameterLibrary
 from mscsim.models.base import Array, Model, target_site
 from mscsim.models.kinetics import CellKinetics
@@ -94,6 +94,13 @@ def prepare_scenario(
             )
         )
     for (line, _), a in assessments.items():
+        if a.verdict is Verdict.NO_EVIDENCE:
+            warnings.warn(
+                f"dose[{line}] = {a.cells:.3g} cells {a.route.value}: {a.verdict.value}, "
+                f"so the dose cannot be checked ({a.evidence.source})",
+                MscsimWarning,
+                stacklevel=2,
+            )
         if a.is_beyond_evidence:
             message = (
                 f"dose[{line}] = {a.cells:.3g} cells ({a.cells_per_kg:.3g} cells/kg) "
