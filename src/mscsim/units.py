@@ -10,7 +10,7 @@ import math
 
 from mscsim.errors import UnitError
 
-__all__ = ["HOURS_PER_DAY", "cells_from_per_kg", "days_from_hours", "half_life_to_rate"]
+__all__ = ["HOURS_PER_DAY", "cells_from_per_kg", "days_from_hours"]
 
 HOURS_PER_DAY = 24.0
 
@@ -54,18 +54,3 @@ def cells_from_per_kg(cells_per_kg: float, weight_kg: float) -> float:
     if not (math.isfinite(weight_kg) and weight_kg > 0):
         raise UnitError(f"weight_kg = {weight_kg!r}: must be a positive number of kilograms")
     return cells_per_kg * weight_kg
-
-
-def half_life_to_rate(half_life_days: float) -> float:
-    """Return the first-order rate constant (per day) of a half-life in days.
-
-    An infinite half-life gives a rate of 0.
-
-    Examples
-    --------
-    >>> round(half_life_to_rate(math.log(2)), 12)
-    1.0
-    >>> half_life_to_rate(math.inf)
-    0.0
-    """
-    return math.log(2.0) / half_life_days

@@ -12,7 +12,7 @@ import difflib
 import math
 import tomllib
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -187,7 +187,7 @@ class ParameterLibrary:
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Parameter]:
         return iter(self._by_name.values())
 
     def __len__(self) -> int:

@@ -45,6 +45,13 @@ class Model(Protocol):
     - states listed in ``nonnegative`` never leave the engine negative;
     - an output at a dose time is the value just after the dose.
 
+    Two optional members let the fast engine treat kinks and switch off its
+    Runge-Kutta stages where the model is linear: ``switches(y, params)``
+    returns an array ``(n_switches, n)`` whose sign change marks a kink of the
+    right-hand side (a step across one is refined), and ``linear_below_switches =
+    True`` declares that ``rhs == A @ y`` wherever every switch is negative.
+    :class:`~mscsim.models.CellKinetics` uses both for saturable retention.
+
     Attributes
     ----------
     name : str
