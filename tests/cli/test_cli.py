@@ -199,7 +199,8 @@ def test_dose_resolves_per_kg_doses() -> None:
     _, stdout, _ = invoke(
         "dose", "--route", "intravenous", "--weight-kg", "65", "--cells-per-kg", "1e6"
     )
-    assert "total cells      6.5e+07" in stdout
+    assert "total cells      6.5×10^7 (65 million)" in stdout
+    assert "cells per kg     1×10^6 (1 million) at 65 kg" in stdout
 
 
 @pytest.mark.parametrize(

@@ -48,3 +48,13 @@ def test_bad_parameter_shapes_are_refused() -> None:
     params = {p.name: p.value for p in model.parameters} | {"is_allogeneic": np.zeros(3)}
     with pytest.raises(SpecError, match=r"params\.is_allogeneic: shape \(3,\) must be \(1,\) or"):
         simulate(model, [], times_day=[0.0, 1.0], params=params, n_patients=2)
+
+
+@pytest.mark.parametrize("engine", ["fast", "scipy"])
+def test_progress_is_reported_in_order_up_to_the_total(engine: str) -> None:
+    calls: list[tuple[int, int]] = []
+    simulate_scenario(
+        build_scenario(), n_patients=3, engine=engine, progress=lambda d, t: calls.append((d, t))
+    )
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1][0] == calls[-1][1] and len(calls) >= 3

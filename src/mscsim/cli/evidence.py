@@ -21,6 +21,26 @@ from mscsim.spec.route import Route
 __all__ = ["dose", "params"]
 
 
+def cells_text(x: float) -> str:
+    """Write a cell count for people: ``6.5×10^7 (65 million)``.
+
+    Examples
+    --------
+    >>> cells_text(6.5e7)
+    '6.5×10^7 (65 million)'
+    >>> cells_text(1.5e9)
+    '1.5×10^9 (1.5 billion)'
+    >>> cells_text(2500)
+    '2.5×10^3 (2.5 thousand)'
+    """
+    exponent = math.floor(math.log10(x)) if x > 0 else 0
+    mantissa = f"{x / 10**exponent:.3g}"
+    for scale, word in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
+        if x >= scale:
+            return f"{mantissa}×10^{exponent} ({x / scale:.3g} {word})"
+    return f"{x:.3g}"
+
+
 def _fmt_range(r: tuple[float, float] | None, unit: str) -> str:
     if r is None:
         return ""
@@ -56,8 +76,8 @@ def dose(
     table.add_column(style="bold")
     table.add_column()
     table.add_row("route", route.value)
-    table.add_row("total cells", f"{a.cells:.3g}")
-    table.add_row("cells per kg", f"{a.cells_per_kg:.3g} (weight {weight_kg:g} kg)")
+    table.add_row("total cells", cells_text(a.cells))
+    table.add_row("cells per kg", f"{cells_text(a.cells_per_kg)} at {weight_kg:g} kg")
     table.add_row("verdict", f"{a.verdict.value}: {a.reason}")
     typical = " or ".join(
         x
