@@ -77,6 +77,16 @@ def output_times(horizon_day: float, every_day: float) -> Array:
     return np.arange(n + 1, dtype=np.float64) * every_day
 
 
+def _nearest(sorted_values: Array, values: Array) -> NDArray[np.intp]:
+    """Return the index of the nearest element of ``sorted_values`` for each value."""
+    if sorted_values.size == 1:
+        return np.zeros(values.size, dtype=np.intp)
+    right = np.clip(np.searchsorted(sorted_values, values), 1, sorted_values.size - 1)
+    left = right - 1
+    closer_left = values - sorted_values[left] <= sorted_values[right] - values
+    return np.where(closer_left, left, right)
+
+
 def build_schedule(doses: Sequence[ResolvedDose], times_day: ArrayLike) -> Schedule:
     """Merge dose events and output times into a :class:`Schedule`.
 
@@ -106,7 +116,7 @@ def build_schedule(doses: Sequence[ResolvedDose], times_day: ArrayLike) -> Sched
     bp = np.asarray(merged)
 
     def index(t: float) -> int:
-        return int(np.argmin(np.abs(bp - t)))
+        return int(_nearest(bp, np.array([t]))[0])
 
     boluses: list[list[tuple[Route, Array]]] = [[] for _ in bp]
     infusions: list[list[tuple[Route, Array]]] = [[] for _ in bp]
@@ -123,8 +133,7 @@ def build_schedule(doses: Sequence[ResolvedDose], times_day: ArrayLike) -> Sched
         for j in range(k, end):
             infusions[j].append((d.route, rate))
     output_at = np.full(bp.size, -1, dtype=np.int64)
-    for i, t in enumerate(times):
-        output_at[index(float(t))] = i
+    output_at[_nearest(bp, times)] = np.arange(times.size)
     return Schedule(
         times_day=times,
         breakpoints=bp,
