@@ -86,6 +86,6 @@ def test_phi_functions_of_a_doubled_argument_follow_from_the_halves() -> None:
     rng = np.random.default_rng(11)
     z = compartmental(rng, 6, 5, 30.0)
     direct = phi_functions(2 * z, 3)
-    doubled = _doubled(*phi_functions(z, 3))
+    doubled = _doubled(phi_functions(z, 3))
     for d, ref in zip(doubled, direct, strict=True):
         np.testing.assert_allclose(d, ref, rtol=1e-11, atol=1e-13)

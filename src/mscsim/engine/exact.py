@@ -135,8 +135,9 @@ def phi_functions(z: Array, order: int) -> list[Array]:
     r"""Return ``[phi0(Z), ..., phi_order(Z)]`` for a batch of matrices ``Z``.
 
     :math:`\varphi_k(Z) = \sum_{j \ge 0} Z^j / (j + k)!`. Each matrix is scaled by
-    :math:`2^{-s}` until its 1-norm is at most 1/2, the series is summed to 18
-    terms (truncation below :math:`10^{-21}`), and the result is doubled back
+    :math:`2^{-s}` until its 1-norm is at most 1/2, the series of the highest order
+    is summed to 18 terms (truncation below :math:`10^{-21}`), the lower orders
+    follow from :math:`\varphi_k = Z \varphi_{k+1} + I/k!`, and the result is doubled back
     ``s`` times with :func:`_doubled` (scaling and modified squaring, Skaflestad &
     Wright 2009, Appl. Numer. Math. 59:783-799, doi:10.1016/j.apnum.2008.03.031).
     Everything works on ``n x n`` matrices, about 25 times fewer operations than
@@ -161,22 +162,22 @@ def phi_functions(z: Array, order: int) -> list[Array]:
     x = z / np.exp2(powers)[:, None, None]
     terms = 18
     eye = np.broadcast_to(np.eye(n), z.shape)
-    # Horner for each phi_k: sum_j x^j / (j + k)!
-    phis = []
-    for k in range(order + 1):
-        acc = eye / math.factorial(terms - 1 + k)
-        for j in range(terms - 2, -1, -1):
-            acc = x @ acc + eye / math.factorial(j + k)
-        phis.append(acc)
+    # Horner for the highest order only: sum_j x^j / (j + order)!
+    top = eye / math.factorial(terms - 1 + order)
+    for j in range(terms - 2, -1, -1):
+        top = x @ top + eye / math.factorial(j + order)
+    phis = [top]
+    for k in range(order - 1, -1, -1):
+        phis.insert(0, x @ phis[0] + eye / math.factorial(k))
     for level in range(1, int(powers.max(initial=0)) + 1):
         idx = powers >= level
-        doubled = _doubled_all([p[idx] for p in phis])
+        doubled = _doubled([p[idx] for p in phis])
         for p, d in zip(phis, doubled, strict=True):
             p[idx] = d
     return phis
 
 
-def _doubled_all(phis: list[Array]) -> list[Array]:
+def _doubled(phis: list[Array]) -> list[Array]:
     r"""Return ``phi_0..phi_K`` of ``2 Z`` from those of ``Z``.
 
     From :math:`\varphi_k(z) = \int_0^1 e^{(1-\theta) z} \theta^{k-1}/(k-1)!\,d\theta`,
@@ -264,12 +265,6 @@ class EtdStep:
 _ETD_MATRICES = ("e_half", "e_full", "w21", "w31", "w32", "w41", "w43", "b1", "b23", "b4")
 
 
-def _doubled(e: Array, p1: Array, p2: Array, p3: Array) -> tuple[Array, Array, Array, Array]:
-    """Return ``phi_0..phi_3`` of ``2 Z`` from those of ``Z`` (see :func:`_doubled_all`)."""
-    d = _doubled_all([e, p1, p2, p3])
-    return d[0], d[1], d[2], d[3]
-
-
 def etd_step(a: Array, h: float) -> EtdStep:
     r"""Compute Krogstad's ETDRK4 coefficients for ``y' = A y + N(t, y)``.
 
@@ -278,7 +273,7 @@ def etd_step(a: Array, h: float) -> EtdStep:
     doi:10.1017/S0962492910000048. With ``N`` constant the step is exact.
     """
     e_h, p1_h, p2_h, p3_h = phi_functions(a * (0.5 * h), 3)
-    e, p1, p2, p3 = _doubled(e_h, p1_h, p2_h, p3_h)
+    e, p1, p2, p3 = _doubled([e_h, p1_h, p2_h, p3_h])
     b = MatrixBatch.of
     return EtdStep(
         h=h,
