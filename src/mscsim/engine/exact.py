@@ -209,6 +209,10 @@ class LinearStep:
     phi: MatrixBatch
     g: MatrixBatch
 
+    def take(self, idx: NDArray[np.intp]) -> LinearStep:
+        """Return the step of patients ``idx``."""
+        return LinearStep(self.phi.take(idx), self.g.take(idx))
+
 
 def linear_step(a: Array, s: Array, h: float) -> LinearStep:
     """Compute the exact step of length ``h`` (Van Loan's augmented exponential).

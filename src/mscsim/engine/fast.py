@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,20 +57,52 @@ SWITCH_REFINEMENT = 16
 ProgressCallback = Callable[[int, int], None]
 
 
+T = TypeVar("T")
+
+
+def _memo(cache: dict[float, T], h: float, make: Callable[[], T]) -> T:
+    """Return ``cache[h]``, computing it with ``make()`` the first time."""
+    key = round(h, 12)
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Patients a step runs on, with their parameters, matrices and infusion inputs.
+
+    ``index`` holds absolute patient indices (``None``: all patients). Coefficient
+    matrices are cut to the part once per step length and kept in the caches.
+    """
+
+    index: NDArray[np.intp] | None
+    params: Params
+    a: MatrixBatch
+    u: Array | None
+    su: Array | None
+    linear_steps: dict[float, LinearStep] = field(default_factory=dict)
+    etd_steps: dict[float, EtdStep] = field(default_factory=dict)
+
+    def take(self, index: NDArray[np.intp]) -> _Part:
+        """Return the sub-part of patients ``index`` (positions within this part)."""
+        return _Part(
+            index if self.index is None else self.index[index],
+            {k: (v[index] if v.shape[0] > 1 else v) for k, v in self.params.items()},
+            self.a.take(index),
+            None if self.u is None else self.u[:, index],
+            None if self.su is None else self.su[:, index],
+        )
+
+
 class _Integrator:
     """Advance ``(n_states, n_patients)`` states between breakpoints."""
 
     def __init__(
-        self,
-        model: Model,
-        params: Params,
-        schedule: Schedule,
-        max_step_day: float,
-        n_patients: int,
+        self, model: Model, params: Params, schedule: Schedule, max_step_day: float
     ) -> None:
         self.model = model
         self.params = params
-        self.n = n_patients
         self.linear = model.is_linear(params)
         a = model.linear_part(params)
         self.a_raw = a
@@ -91,35 +124,37 @@ class _Integrator:
         self.n_steps = 0
         self.n_rhs = 0
 
-    def _linear(self, h: float) -> LinearStep:
-        key = round(h, 12)
-        if key not in self._linear_cache:
-            self._linear_cache[key] = linear_step(self.a_raw, self.s_raw, h)
-        return self._linear_cache[key]
+    def _linear(self, part: _Part, h: float) -> LinearStep:
+        full = _memo(self._linear_cache, h, lambda: linear_step(self.a_raw, self.s_raw, h))
+        index = part.index
+        if index is None:
+            return full
+        return _memo(part.linear_steps, h, lambda: full.take(index))
 
-    def _etd(self, h: float) -> EtdStep:
-        key = round(h, 12)
-        if key not in self._etd_cache:
-            self._etd_cache[key] = etd_step(self.a_raw, h)
-        return self._etd_cache[key]
+    def _etd(self, part: _Part, h: float) -> EtdStep:
+        full = _memo(self._etd_cache, h, lambda: etd_step(self.a_raw, h))
+        index = part.index
+        if index is None:
+            return full
+        return _memo(part.etd_steps, h, lambda: full.take(index))
 
-    def _exact(self, h: float, y: Array, u: Array | None) -> Array:
+    def _exact(self, part: _Part, h: float, y: Array) -> Array:
         self.n_steps += 1
-        step = self._linear(h)
+        step = self._linear(part, h)
         y = step.phi.apply(y)
-        return y if u is None else y + step.g.apply(u)
+        return y if part.u is None else y + step.g.apply(part.u)
 
-    def _below(self, y: Array) -> NDArray[np.bool_]:
+    def _below(self, part: _Part, y: Array) -> NDArray[np.bool_]:
         """Return, per patient, whether every switch is negative."""
         assert self.switches is not None  # noqa: S101 - only called when switches exist
-        below: NDArray[np.bool_] = np.all(self.switches(y, self.params) < 0, axis=0)
+        below: NDArray[np.bool_] = np.all(self.switches(y, part.params) < 0, axis=0)
         return below
 
-    def _crossed(self, y0: Array, y1: Array, params: Params) -> NDArray[np.bool_]:
+    def _crossed(self, part: _Part, y0: Array, y1: Array) -> NDArray[np.bool_]:
         """Return, per patient, whether any switch changed sign."""
         assert self.switches is not None  # noqa: S101 - only called when switches exist
-        g0 = self.switches(y0, params)
-        g1 = self.switches(y1, params)
+        g0 = self.switches(y0, part.params)
+        g1 = self.switches(y1, part.params)
         crossed: NDArray[np.bool_] = np.any(np.signbit(g0) != np.signbit(g1), axis=0)
         return crossed
 
@@ -127,54 +162,55 @@ class _Integrator:
         """Integrate from ``t0`` to ``t1``; ``u`` holds infusion rates, shape (m, n).
 
         Every choice (exact linear step, Runge-Kutta step, refinement at a kink) is
-        made per patient, so a patient's result never depends on the others in the
-        batch: chunking a population changes nothing.
+        made per patient, and later work runs only on the patients that need it, so
+        a patient's result never depends on the others in the batch.
         """
         span = t1 - t0
+        whole = _Part(None, self.params, self.a, u, None if u is None else self.s.apply(u))
         if self.linear:
-            return self._exact(span, y, u)
-        whole: NDArray[np.bool_] | None = None
+            return self._exact(whole, span, y)
+        part, rest, out = whole, None, None
         if self.linear_below:
-            y_lin = self._exact(span, y, u)
-            whole = self._below(y) & self._below(y_lin)
-            if whole.all():
+            y_lin = self._exact(whole, span, y)
+            rest = np.flatnonzero(~(self._below(whole, y) & self._below(whole, y_lin)))
+            if rest.size == 0:
                 return y_lin
+            part, y, out = whole.take(rest), y[:, rest], y_lin
         n_sub = max(1, math.ceil(span / self.max_step - 1e-9))
         h = span / n_sub
-        su = None if u is None else self.s.apply(u)
-        y_sub = y
         for i in range(n_sub):
-            y_sub = self._substep(t0 + i * h, h, y_sub, u, su)
-        return y_sub if whole is None else np.where(whole, y_lin, y_sub)
+            y = self._substep(part, t0 + i * h, h, y)
+        if out is None:
+            return y
+        out[:, rest] = y
+        return out
 
-    def _substep(self, t: float, h: float, y: Array, u: Array | None, su: Array | None) -> Array:
+    def _substep(self, part: _Part, t: float, h: float, y: Array) -> Array:
         """One step of length ``h``: exact where possible, Runge-Kutta where needed."""
+        rk, active, out = part, None, None
         if self.linear_below:
-            y_lin = self._exact(h, y, u)
-            active = np.flatnonzero(~(self._below(y) & self._below(y_lin)))
+            y_lin = self._exact(part, h, y)
+            active = np.flatnonzero(~(self._below(part, y) & self._below(part, y_lin)))
             if active.size == 0:
                 return y_lin
-            y_new = y_lin.copy()
-        else:
-            active = np.arange(y.shape[1])
-            y_new = np.empty_like(y)
-        part = _Part.of(self, active, su)
-        y_act = y[:, active]
-        y_rk = self._etd_step(part, t, h, y_act)
+            rk, y, out = part.take(active), y[:, active], y_lin
+        y_rk = self._etd_step(rk, t, h, y)
         if self.switches is not None:
-            crossed = np.flatnonzero(self._crossed(y_act, y_rk, part.params))
+            crossed = np.flatnonzero(self._crossed(rk, y, y_rk))
             if crossed.size:
-                fine_part = part.take(crossed)
+                fine_part = rk.take(crossed)
                 fine = h / SWITCH_REFINEMENT
-                y_fine = y_act[:, crossed]
+                y_fine = y[:, crossed]
                 for j in range(SWITCH_REFINEMENT):
                     y_fine = self._etd_step(fine_part, t + j * fine, fine, y_fine)
                 y_rk[:, crossed] = y_fine
-        y_new[:, active] = y_rk
-        return y_new
+        if out is None:
+            return y_rk
+        out[:, active] = y_rk
+        return out
 
     def _etd_step(self, part: _Part, t: float, h: float, y: Array) -> Array:
-        c = self._etd(h).take(part.index) if part.index is not None else self._etd(h)
+        c = self._etd(part, h)
         self.n_steps += 1
         half = c.e_half.apply(y)
         full = c.e_full.apply(y)
@@ -191,31 +227,6 @@ class _Integrator:
         self.n_rhs += 1
         n = self.model.rhs(t, y, part.params) - part.a.apply(y)
         return n if part.su is None else n + part.su
-
-
-@dataclass(frozen=True)
-class _Part:
-    """The patients a Runge-Kutta step runs on, with their parameters and inputs."""
-
-    index: NDArray[np.intp] | None
-    params: Params
-    a: MatrixBatch
-    su: Array | None
-
-    @classmethod
-    def of(cls, it: _Integrator, index: NDArray[np.intp], su: Array | None) -> _Part:
-        whole = cls(None, it.params, it.a, su)
-        return whole if index.size == it.n else whole.take(index)
-
-    def take(self, index: NDArray[np.intp]) -> _Part:
-        """Return the sub-part of patients ``index`` (positions within this part)."""
-        absolute = index if self.index is None else self.index[index]
-        return _Part(
-            absolute,
-            {k: (v[index] if v.shape[0] > 1 else v) for k, v in self.params.items()},
-            self.a.take(index),
-            None if self.su is None else self.su[:, index],
-        )
 
 
 def integrate_fast(
@@ -247,7 +258,7 @@ def integrate_fast(
     n_steps, n_rhs_evals : int
     """
     n_states, n = y0.shape
-    it = _Integrator(model, params, schedule, max_step_day, n)
+    it = _Integrator(model, params, schedule, max_step_day)
     keep = np.array([s in set(model.nonnegative) for s in model.states])
     splits: dict[object, Array] = {}
     out = np.empty((n_states, n, schedule.times_day.size))
