@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 
 from mscsim.engine.events import Schedule
 from mscsim.engine.exact import EtdStep, LinearStep, MatrixBatch, etd_step, linear_step
-from mscsim.models.base import Array, Model, Params
+from mscsim.models.base import Array, Model, Params, nonnegative_mask
 
 __all__ = ["DEFAULT_MAX_STEP_DAY", "SWITCH_REFINEMENT", "integrate_fast"]
 
@@ -259,7 +259,7 @@ def integrate_fast(
     """
     n_states, n = y0.shape
     it = _Integrator(model, params, schedule, max_step_day)
-    keep = np.array([s in set(model.nonnegative) for s in model.states])
+    keep = nonnegative_mask(model)
     splits: dict[object, Array] = {}
     out = np.empty((n_states, n, schedule.times_day.size))
     y = y0.copy()

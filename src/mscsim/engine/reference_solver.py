@@ -13,12 +13,17 @@ from scipy.integrate import solve_ivp
 
 from mscsim.engine.events import Schedule
 from mscsim.errors import IntegrationError
-from mscsim.models.base import Array, Model, Params
+from mscsim.models.base import Array, Model, Params, nonnegative_mask
 
 __all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "integrate_scipy"]
 
 DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-6
+
+
+def _at(values: Array, p: int) -> float:
+    """Return patient ``p``'s entry of a per-patient array, or the shared value."""
+    return float(values[p] if values.shape[0] > 1 else values[0])
 
 
 def _patient_params(params: Params, p: int) -> Params:
@@ -51,25 +56,27 @@ def integrate_scipy(
     n_states, n = y0.shape
     out = np.full((n_states, n, schedule.times_day.size), np.nan)
     status = np.zeros(n, dtype=np.int8)
-    keep = np.array([s in set(model.nonnegative) for s in model.states])
+    keep = nonnegative_mask(model)
     bp = schedule.breakpoints
     seg_starts = sorted({0, bp.size - 1, *np.flatnonzero(schedule.is_event).tolist()})
+    routes = {r for step in (*schedule.boluses, *schedule.infusions) for r, _ in step}
     n_calls = n_rhs = 0
     message = ""
     for p in range(n):
         pp = _patient_params(params, p)
-        splits = {r: model.dose_split(r, pp)[:, 0] for step in schedule.boluses for r, _ in step}
-        splits |= {r: model.dose_split(r, pp)[:, 0] for step in schedule.infusions for r, _ in step}
+        splits = {r: model.dose_split(r, pp)[:, 0] for r in routes}
         y = y0[:, p].copy()
-        for i, k0 in enumerate(seg_starts[:-1]):
+        for i, k0 in enumerate(seg_starts):
             for route, cells in schedule.boluses[k0]:
-                y = y + splits[route] * cells[min(p, cells.shape[0] - 1)]
+                y = y + splits[route] * _at(cells, p)
             if schedule.output_at[k0] >= 0:
                 out[:, p, schedule.output_at[k0]] = y
+            if k0 == seg_starts[-1]:
+                break
             k1 = seg_starts[i + 1]
             forcing = np.zeros(n_states)
             for route, rate in schedule.infusions[k0]:
-                forcing += splits[route] * rate[min(p, rate.shape[0] - 1)]
+                forcing += splits[route] * _at(rate, p)
 
             def fun(t: float, x: Array, forcing: Array = forcing, pp: Params = pp) -> Array:
                 return model.rhs(t, x[:, None], pp)[:, 0] + forcing
@@ -96,12 +103,6 @@ def integrate_scipy(
                 if schedule.output_at[k] >= 0:
                     out[:, p, schedule.output_at[k]] = ys[:, j]
             y = ys[:, -1]
-        else:
-            k_last = seg_starts[-1]
-            for route, cells in schedule.boluses[k_last]:
-                y = y + splits[route] * cells[min(p, cells.shape[0] - 1)]
-            if schedule.output_at[k_last] >= 0:
-                out[:, p, schedule.output_at[k_last]] = y
         if progress is not None:
             progress(p + 1, n)
     if not np.all(np.isfinite(out[:, status == 0])):

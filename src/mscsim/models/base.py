@@ -20,7 +20,15 @@ from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter
 from mscsim.spec.route import Route
 
-__all__ = ["COVARIATES", "Array", "Model", "Params", "n_param_rows", "target_site"]
+__all__ = [
+    "COVARIATES",
+    "Array",
+    "Model",
+    "Params",
+    "n_param_rows",
+    "nonnegative_mask",
+    "target_site",
+]
 
 Array = NDArray[np.float64]
 Params = Mapping[str, Array]
@@ -107,6 +115,12 @@ class Model(Protocol):
         ``p[:, None]``.
         """
         ...
+
+
+def nonnegative_mask(model: Model) -> NDArray[np.bool_]:
+    """Return which of ``model.states`` may not go negative, as a boolean array."""
+    keep = set(model.nonnegative)
+    return np.array([s in keep for s in model.states], dtype=bool)
 
 
 def n_param_rows(params: Params) -> int:
