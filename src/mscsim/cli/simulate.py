@@ -85,13 +85,9 @@ def plot(
     log: Annotated[bool, typer.Option("--log", help="Logarithmic cell axis.")] = False,
 ) -> None:
     """Plot viable cells by compartment over time."""
-    from mscsim.report.plots import FIGURE_FORMATS, plot_cells
+    from mscsim.report.plots import check_figure_path, plot_cells
 
-    if output.suffix.lower() not in FIGURE_FORMATS:
-        raise SpecError(
-            f"--output = {str(output)!r}: unknown figure format {output.suffix or '(none)'!r}; "
-            f"use one of {', '.join(FIGURE_FORMATS)}"
-        )
+    check_figure_path(output, what="--output")
     frame = read_table(table)
     plot_cells(frame, output, log=log, title=f"Viable MSCs by compartment: {table.stem}")
     out_console.print(f"wrote {output}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -53,12 +53,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` as CSV or Parquet (chosen by extension), atomically."""
     path = check_table_path(path)
-    writers: dict[str, Callable[[Path], object]] = {
-        ".csv": lambda p: frame.to_csv(p, index=False),
-        ".parquet": lambda p: frame.to_parquet(p, index=False),
-    }
     with atomic_path(path) as tmp:
-        writers[path.suffix.lower()](tmp)
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
     return path
 
 

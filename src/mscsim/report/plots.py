@@ -9,7 +9,7 @@ import pandas as pd
 from mscsim.errors import SpecError
 from mscsim.io.tables import atomic_path
 
-__all__ = ["FIGURE_FORMATS", "plot_cells"]
+__all__ = ["FIGURE_FORMATS", "check_figure_path", "plot_cells"]
 
 FIGURE_FORMATS: tuple[str, ...] = (".png", ".svg", ".pdf")
 
@@ -22,12 +22,15 @@ _COMPARTMENTS = {
 }
 
 
-def _check_figure_path(path: Path) -> None:
+def check_figure_path(path: str | Path, *, what: str = "figure") -> Path:
+    """Refuse a figure path whose extension is not ``.png``, ``.svg`` or ``.pdf``."""
+    path = Path(path)
     if path.suffix.lower() not in FIGURE_FORMATS:
         raise SpecError(
-            f"figure = {str(path)!r}: unknown figure format {path.suffix or '(none)'!r}; "
+            f"{what} = {str(path)!r}: unknown figure format {path.suffix or '(none)'!r}; "
             f"use one of {', '.join(FIGURE_FORMATS)}"
         )
+    return path
 
 
 def plot_cells(
@@ -48,8 +51,7 @@ def plot_cells(
         Logarithmic cell axis.
     title : str, optional
     """
-    path = Path(path)
-    _check_figure_path(path)
+    path = check_figure_path(path)
     columns = [c for c in _COMPARTMENTS if c in frame.columns]
     if "time_day" not in frame.columns or not columns:
         raise SpecError(
