@@ -158,6 +158,16 @@ class _Integrator:
         crossed: NDArray[np.bool_] = np.any(np.signbit(g0) != np.signbit(g1), axis=0)
         return crossed
 
+    def _exact_where_linear(
+        self, part: _Part, h: float, y: Array
+    ) -> tuple[Array, NDArray[np.intp]]:
+        """Take the exact step; also return the positions of patients it is not valid for.
+
+        The step is valid for a patient whose switches are all negative at both ends.
+        """
+        y_lin = self._exact(part, h, y)
+        return y_lin, np.flatnonzero(~(self._below(part, y) & self._below(part, y_lin)))
+
     def advance(self, t0: float, t1: float, y: Array, u: Array | None) -> Array:
         """Integrate from ``t0`` to ``t1``; ``u`` holds infusion rates, shape (m, n).
 
@@ -171,8 +181,7 @@ class _Integrator:
             return self._exact(whole, span, y)
         part, rest, out = whole, None, None
         if self.linear_below:
-            y_lin = self._exact(whole, span, y)
-            rest = np.flatnonzero(~(self._below(whole, y) & self._below(whole, y_lin)))
+            y_lin, rest = self._exact_where_linear(whole, span, y)
             if rest.size == 0:
                 return y_lin
             part, y, out = whole.take(rest), y[:, rest], y_lin
@@ -189,8 +198,7 @@ class _Integrator:
         """One step of length ``h``: exact where possible, Runge-Kutta where needed."""
         rk, active, out = part, None, None
         if self.linear_below:
-            y_lin = self._exact(part, h, y)
-            active = np.flatnonzero(~(self._below(part, y) & self._below(part, y_lin)))
+            y_lin, active = self._exact_where_linear(part, h, y)
             if active.size == 0:
                 return y_lin
             rk, y, out = part.take(active), y[:, active], y_lin
