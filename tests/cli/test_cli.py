@@ -22,6 +22,10 @@ COLUMNS = [
     "cells_liver_spleen",
     "cells_target",
     "cells_total",
+    "factor",
+    "effect",
+    "exposure_cell_days",
+    "sara_score",
 ]
 
 runner = CliRunner()
@@ -251,7 +255,7 @@ def test_params_table_shows_reference_ids_and_full_shows_sources() -> None:
 
 def test_params_refuses_an_unknown_model() -> None:
     code, _, stderr = invoke("params", "--model", "nope")
-    assert code == 2 and "--model = 'nope': must be one of msc_kinetics" in stderr
+    assert code == 2 and "--model = 'nope': must be one of disease_inflammation" in stderr
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])

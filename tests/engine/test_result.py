@@ -8,7 +8,7 @@ from tests.conftest import build_scenario
 
 from mscsim import ResolvedDose, Route, SpecError, simulate
 from mscsim.engine import simulate_scenario
-from mscsim.models import CellKinetics
+from mscsim.models import CellKinetics, TherapyModel
 
 
 def test_result_arrays_are_read_only() -> None:
@@ -24,7 +24,7 @@ def test_to_frame_has_one_row_per_patient_and_time_in_model_order() -> None:
     frame = result.to_frame()
     assert len(frame) == 3 * result.times_day.size
     assert list(frame.columns[:2]) == ["patient_id", "time_day"]
-    assert list(frame.columns[2:]) == list(CellKinetics.output_names)
+    assert list(frame.columns[2:]) == list(TherapyModel().output_names)
     np.testing.assert_array_equal(
         frame.loc[frame.patient_id == 2, "cells_target"], result.output("cells_target")[2]
     )

@@ -143,16 +143,15 @@ def params(
         "(I and G are provisional). References R# are in docs/MSC_EVIDENCE.md; "
         "--full prints the sources.",
     )
-    for col in ("name (site)", "value", "unit", "plausible", "ev.", "refs"):
-        table.add_column(col, no_wrap=col != "refs")
+    for col in ("name (site)", "value", "plausible", "ev.", "refs"):
+        table.add_column(col, no_wrap=col not in ("value", "refs"))
     for r in records:
         refs = ", ".join(dict.fromkeys(re.findall(r"\bR\d+\b", str(r["source"])))) or "-"
         site = str(r["site"])
         label = str(r["name"]) if site in ("all", "systemic") else f"  at {site}"
         table.add_row(
             label,
-            f"{r['value']:g}",
-            str(r["unit"]),
+            f"{r['value']:g} {r['unit']}",
             f"{r['plausible_low']:g}-{r['plausible_high']:g}",
             str(r["evidence"]),
             refs,

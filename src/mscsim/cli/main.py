@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from mscsim import __version__
+from mscsim.cli.analysis import compare, models, withdrawal
 from mscsim.cli.evidence import dose, params
 from mscsim.cli.simulate import plot, simulate
 
@@ -40,6 +41,9 @@ app.command()(simulate)
 app.command()(dose)
 app.command()(params)
 app.command()(plot)
+app.command()(compare)
+app.command()(withdrawal)
+app.command()(models)
 
 
 def main() -> None:

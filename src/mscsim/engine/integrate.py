@@ -13,7 +13,7 @@ from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY, integrate_fast
 from mscsim.engine.reference_solver import DEFAULT_ATOL, DEFAULT_RTOL, integrate_scipy
 from mscsim.engine.result import SimulationResult
 from mscsim.errors import IntegrationError, SpecError
-from mscsim.models.base import Array, Model, n_param_rows
+from mscsim.models.base import Array, Model, Params, n_param_rows
 
 __all__ = ["ENGINES", "simulate"]
 
@@ -36,6 +36,19 @@ def _as_params(params: Mapping[str, ArrayLike], n_patients: int) -> dict[str, Ar
         out[name] = arr
     n_param_rows(out)
     return out
+
+
+def initial_states(model: Model, params: Params, n_patients: int) -> Array:
+    """Return the states at the start, shape ``(n_states, n_patients)``.
+
+    A model's optional ``initial_state(params)`` gives them (shape
+    ``(n_states, P)``); without it every state starts at 0.
+    """
+    y0 = np.zeros((len(model.states), n_patients))
+    initial = getattr(model, "initial_state", None)
+    if initial is not None:
+        y0[:] = np.broadcast_to(np.asarray(initial(params), dtype=float), y0.shape)
+    return y0
 
 
 def simulate(
@@ -62,7 +75,8 @@ def simulate(
         Administrations with viable cells per patient (shape (1,) or (n_patients,)).
     times_day : array_like, shape (n_times,)
         Increasing output times in days, from >= 0; the simulation starts at
-        ``times_day[0]`` with every state 0.
+        ``times_day[0]`` from the model's ``initial_state`` (every state 0 if the
+        model has none).
     params : mapping of str to array_like
         Every parameter and covariate the model reads; scalars or arrays of shape
         (1,) are shared, arrays of shape (n_patients,) are per patient.
@@ -109,7 +123,7 @@ def simulate(
             f"need {n_bytes / 2**30:.1f} GiB, more than the {MAX_STATE_BYTES / 2**30:.0f} GiB "
             "one run may hold; use fewer patients or a coarser output_every_days"
         )
-    y0 = np.zeros((len(model.states), n_patients))
+    y0 = initial_states(model, p, n_patients)
     if engine == "fast":
         with np.errstate(under="ignore"):
             states, n_steps, n_rhs = integrate_fast(

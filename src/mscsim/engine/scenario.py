@@ -18,7 +18,8 @@ from mscsim.errors import MscsimWarning, SpecError
 from mscsim.evidence.doses import DoseAssessment, Verdict, assess_dose
 from mscsim.evidence.library import ParameterLibrary
 from mscsim.models.base import Array, Model, target_site
-from mscsim.models.kinetics import CellKinetics
+from mscsim.models.disease import disease_from_spec
+from mscsim.models.therapy import TherapyModel
 from mscsim.spec.scenario import Scenario
 
 __all__ = ["ScenarioInputs", "prepare_scenario", "simulate_scenario"]
@@ -63,7 +64,7 @@ def prepare_scenario(
         For unknown or impossible parameter overrides, two local routes, or a dose
         beyond the highest studied for its route (unless ``allow_beyond_evidence``).
     """
-    model = model or CellKinetics()
+    model = model or TherapyModel(disease_from_spec(scenario.disease))
     regimen = scenario.regimen
     site = target_site(regimen.routes)
     library = ParameterLibrary(model.parameters)
@@ -76,6 +77,7 @@ def prepare_scenario(
     age = scenario.patient.age_years
     params["age_years"] = np.array([math.nan if age is None else age])
     params["is_allogeneic"] = np.array([float(scenario.product.is_allogeneic)])
+    params["potency"] = np.array([scenario.product.potency])
 
     viability = scenario.product.viability
     doses = []
@@ -131,7 +133,8 @@ def simulate_scenario(
     on_failure: Literal["raise", "flag"] = "raise",
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
-    """Simulate ``scenario`` (default model: :class:`~mscsim.models.CellKinetics`).
+    """Simulate ``scenario`` (default model: :class:`~mscsim.models.TherapyModel` with
+    the scenario's disease).
 
     Parameters
     ----------

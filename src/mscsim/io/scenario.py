@@ -39,36 +39,64 @@ def _loc_text(loc: Sequence[int | str]) -> str:
     return out
 
 
-def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
-    """Return the pydantic model class that holds the field at ``loc``."""
-    current: Any = model
+def _models_of(annotation: Any) -> list[type[BaseModel]]:
+    candidates = [annotation, *getattr(annotation, "__args__", ())]
+    return [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+
+
+def _tag_of(model: type[BaseModel]) -> object:
+    field = model.model_fields.get("model")
+    args = getattr(field.annotation, "__args__", ()) if field is not None else ()
+    return args[0] if len(args) == 1 else None
+
+
+def _walk(
+    model: type[BaseModel], loc: Sequence[int | str]
+) -> tuple[tuple[int | str, ...], type[BaseModel] | None]:
+    """Return ``loc`` without union tags, and the model class that holds its last field.
+
+    A discriminated union (``[disease]``) puts the chosen tag in the error location
+    (``disease.sca.baseline_score``); users wrote ``disease.baseline_score``.
+    """
+    shown: list[int | str] = []
+    options: list[type[BaseModel]] = [model]
     for part in loc:
         if isinstance(part, int):
+            shown.append(part)
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return None
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
-        current = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if len(options) > 1:
+            tagged = [m for m in options if _tag_of(m) == part]
+            if tagged:
+                options = tagged
+                continue
+        shown.append(part)
+        field = options[0].model_fields.get(str(part)) if len(options) == 1 else None
+        options = [] if field is None else _models_of(field.annotation)
+    return tuple(shown), options[0] if len(options) == 1 else None
 
 
 def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
     """Turn the first pydantic error into one line: field, bad value, what is allowed."""
     first = err.errors(include_url=False)[0]
-    loc = tuple(first["loc"])
+    loc, _ = _walk(model, tuple(first["loc"]))
     where = _loc_text(loc) or "scenario"
     kind = first["type"]
     value = first.get("input")
     msg = str(first["msg"])
+    ctx = first.get("ctx") or {}
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        key = f"{where}.{ctx.get('discriminator', 'model').strip(chr(39))}"
+        expected = ctx.get("expected_tags")
+        _, parent = _walk(model, tuple(first["loc"])[:-1])
+        if expected is None and parent is not None:
+            field = parent.model_fields.get(str(loc[-1]))
+            tags = [repr(_tag_of(m)) for m in _models_of(field.annotation if field else None)]
+            expected = ", ".join(tags)
+        if kind == "union_tag_not_found":
+            return f"{key}: missing; must be one of {expected}"
+        return f"{key} = {ctx.get('tag')!r}: must be one of {expected}"
     if kind == "extra_forbidden":
-        holder = _model_at(model, loc[:-1])
+        _, holder = _walk(model, tuple(first["loc"])[:-1])
         allowed = ", ".join(holder.model_fields) if holder else "see the documentation"
         return f"{where} = {value!r}: unknown key; allowed keys here: {allowed}"
     if kind == "missing":

@@ -33,8 +33,9 @@ __all__ = [
 Array = NDArray[np.float64]
 Params = Mapping[str, Array]
 
-COVARIATES: tuple[str, ...] = ("weight_kg", "age_years", "is_allogeneic")
-"""Per-patient covariates the engine adds to every parameter set (age NaN when unknown)."""
+COVARIATES: tuple[str, ...] = ("weight_kg", "age_years", "is_allogeneic", "potency")
+"""Per-patient covariates a scenario adds to every parameter set (age NaN when unknown;
+``potency`` is the product's secretory potency relative to the reference lot)."""
 
 
 @runtime_checkable
@@ -59,6 +60,10 @@ class Model(Protocol):
     right-hand side (a step across one is refined), and ``linear_below_switches =
     True`` declares that ``rhs == A @ y`` wherever every switch is negative.
     :class:`~mscsim.models.CellKinetics` uses both for saturable retention.
+
+    A third optional member, ``initial_state(params)``, returns the states at the
+    start of a simulation, shape ``(n_states, P)`` (a disease's baseline); without
+    it every state starts at 0.
 
     Attributes
     ----------

@@ -1,5 +1,13 @@
 """Validated, frozen inputs: routes, doses, regimens, patients, products, scenarios."""
 
+from mscsim.spec.disease import (
+    DiseaseSpec,
+    Genotype,
+    InflammationSpec,
+    LimbIschemiaSpec,
+    NoDiseaseSpec,
+    ScaSpec,
+)
 from mscsim.spec.dose import Dose
 from mscsim.spec.patient import Patient
 from mscsim.spec.product import CellSource, Donor, Product
@@ -10,13 +18,19 @@ from mscsim.spec.scenario import Scenario, SimulationSettings
 __all__ = [
     "LOCAL_ROUTES",
     "CellSource",
+    "DiseaseSpec",
     "Donor",
     "Dose",
     "DoseEvent",
+    "Genotype",
+    "InflammationSpec",
+    "LimbIschemiaSpec",
+    "NoDiseaseSpec",
     "Patient",
     "Product",
     "Regimen",
     "Route",
+    "ScaSpec",
     "Scenario",
     "SimulationSettings",
 ]

@@ -36,6 +36,9 @@ class Product(BaseModel):
     viability : float
         Fraction of viable cells at administration, in (0, 1]. Release
         specifications commonly require >= 0.70-0.85 (evidence R109, R22).
+    potency : float
+        Secretory potency relative to the reference lot (1 = reference), > 0.
+        It scales the secretion rate of every viable cell.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +46,7 @@ class Product(BaseModel):
     source: CellSource
     donor: Donor
     viability: float = Field(gt=0, le=1, allow_inf_nan=False)
+    potency: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
 
     @property
     def is_allogeneic(self) -> bool:

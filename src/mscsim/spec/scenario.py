@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mscsim.spec.disease import DiseaseSpec, NoDiseaseSpec
 from mscsim.spec.dose import Dose
 from mscsim.spec.patient import Patient
 from mscsim.spec.product import Product
@@ -61,7 +62,8 @@ class Scenario(BaseModel):
     """Everything needed to simulate one treatment scenario.
 
     ``dose`` holds the ``[[dose]]`` tables; an empty list means the untreated
-    course. ``parameters`` overrides model parameters by name.
+    course. ``disease`` chooses the disease course (default: none).
+    ``parameters`` overrides model parameters by name.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -69,6 +71,7 @@ class Scenario(BaseModel):
     patient: Patient
     product: Product
     dose: tuple[Dose, ...] = Field(default=())
+    disease: DiseaseSpec = Field(default_factory=NoDiseaseSpec)
     simulation: SimulationSettings
     parameters: dict[str, float] = Field(default_factory=dict)
 

@@ -1,0 +1,341 @@
+"""Regimen comparison: the same cells given as fewer large or more frequent small doses.
+
+Whether splitting a dose helps is not assumed anywhere: each regimen is simulated
+and summarised the same way, and the numbers say which did better.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mscsim.analysis.batch import DEFAULT_RESOLUTION_DAY, analysis_times, run_dose_sets
+from mscsim.analysis.metrics import auc, time_above
+from mscsim.engine.integrate import EngineName
+from mscsim.engine.result import SimulationResult
+from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
+from mscsim.errors import SpecError
+from mscsim.models.disease import Outcome
+from mscsim.spec.dose import Dose
+from mscsim.spec.scenario import Scenario
+
+__all__ = [
+    "COMPARE_COLUMNS",
+    "DEFAULT_EFFECT_THRESHOLD",
+    "DEFAULT_WINDOW_DAYS",
+    "compare_scenarios",
+    "compare_splits",
+    "split_scenario",
+    "treatment_window",
+]
+
+DEFAULT_EFFECT_THRESHOLD = 0.5
+DEFAULT_WINDOW_DAYS = 28.0
+"""Window over which a single dose is split: locally injected cells persist about
+four weeks (evidence section 3)."""
+
+COMPARE_COLUMNS: tuple[str, ...] = (
+    "regimen",
+    "n_doses",
+    "interval_days",
+    "viable_cells_per_dose",
+    "total_viable_cells",
+    "exposure_cell_days",
+    "effect_auc",
+    "days_above_threshold",
+    "outcome_end",
+    "change_from_baseline",
+)
+
+
+def treatment_window(scenario: Scenario) -> float | None:
+    """Return the days a multi-dose regimen covers, or ``None`` for one administration.
+
+    ``n`` administrations from day ``a`` to day ``b`` cover ``(b - a) n / (n - 1)``
+    days: ``n`` equal slots, the last one after the last dose.
+    """
+    days = sorted({e.time_day for e in scenario.regimen.expand()})
+    if len(days) < 2:
+        return None
+    n = len(days)
+    return (days[-1] - days[0]) * n / (n - 1)
+
+
+def split_scenario(scenario: Scenario, k: int, window_days: float | None = None) -> Scenario:
+    """Return ``scenario`` with its total cells given as ``k`` equal doses.
+
+    The doses keep the route (and infusion length) and start on the first dose day,
+    ``window / k`` days apart, where the window is :func:`treatment_window` or, for
+    a single administration, ``window_days`` (default :data:`DEFAULT_WINDOW_DAYS`).
+
+    Raises
+    ------
+    SpecError
+        If the scenario has no doses or more than one route or infusion length,
+        ``k < 1``, or the split doses would run past the horizon.
+    """
+    if k < 1:
+        raise SpecError(f"split = {k}: must be a whole number >= 1")
+    events = scenario.regimen.expand()
+    if not events:
+        raise SpecError("dose: the scenario has no doses to split")
+    kinds = {(e.route, e.duration_day) for e in events}
+    if len(kinds) > 1:
+        raise SpecError(
+            "dose: --split needs every administration to use one route and infusion length; "
+            "compare scenario files instead"
+        )
+    route, duration = kinds.pop()
+    window = treatment_window(scenario)
+    if window is None or window_days is not None:
+        window = DEFAULT_WINDOW_DAYS if window_days is None else window_days
+    if not window > 0:
+        raise SpecError(f"window_days = {window}: must be > 0")
+    weight = scenario.patient.weight_kg
+    total = math.fsum(e.cells_for(weight) for e in events)
+    first = events[0].time_day
+    interval = window / k
+    last = first + (k - 1) * interval
+    horizon = scenario.simulation.horizon_days
+    if last > horizon + 1e-9:
+        raise SpecError(
+            f"split = {k}: the last dose would be on day {last:g}, after "
+            f"simulation.horizon_days = {horizon:g}; lengthen the horizon or shorten the window"
+        )
+    dose = Dose(
+        route=route,
+        cells=total / k,
+        day=first,
+        every_days=interval if k > 1 else None,
+        count=k,
+        infusion_hours=duration * 24.0 if duration > 0 else None,
+    )
+    return scenario.model_copy(update={"dose": (dose,)})
+
+
+@dataclass(frozen=True)
+class _Row:
+    label: str
+    inputs: ScenarioInputs
+
+
+def _cells_text(cells: float) -> str:
+    """Return ``3.15e7``-style text for a cell count."""
+    mantissa, exponent = f"{cells:.3g}e0".split("e")[:2]
+    return f"{cells:.3g}" if cells < 1e4 else f"{float(mantissa):g}e{int(exponent)}"
+
+
+def _label(inputs: ScenarioInputs) -> str:
+    """Return e.g. ``"4 x 3.15e7 every 7 d"`` (viable cells per dose)."""
+    doses = inputs.doses
+    if not doses:
+        return "untreated"
+    cells = _cells_text(float(doses[0].viable_cells[0]))
+    days = sorted({d.time_day for d in doses})
+    if len(days) == 1:
+        return f"1 x {cells} on day {days[0]:g}"
+    step = np.diff(days)
+    every = f"every {step[0]:g} d" if np.allclose(step, step[0]) else "uneven"
+    return f"{len(doses)} x {cells} {every}"
+
+
+def _metrics(
+    result: SimulationResult, index: int, threshold: float, outcome: Outcome | None
+) -> dict[str, float]:
+    t = result.times_day
+    effect = result.output("effect")[index]
+    if "exposure_cell_days" in result.outputs:
+        exposure = float(result.output("exposure_cell_days")[index, -1])
+    else:
+        exposure = float(auc(t, result.output("cells_target")[index]))
+    row = {
+        "exposure_cell_days": exposure,
+        "effect_auc": float(auc(t, effect)),
+        "days_above_threshold": float(time_above(t, effect, threshold)),
+        "outcome_end": math.nan,
+        "change_from_baseline": math.nan,
+    }
+    if outcome is not None:
+        course = result.output(outcome.name)[index]
+        row["outcome_end"] = float(course[-1])
+        row["change_from_baseline"] = float(course[-1] - course[0])
+    return row
+
+
+def _dose_columns(inputs: ScenarioInputs) -> dict[str, float]:
+    doses = inputs.doses
+    cells = [float(d.viable_cells[0]) for d in doses]
+    days = sorted({d.time_day for d in doses})
+    steps = np.diff(days)
+    return {
+        "n_doses": len(doses),
+        "interval_days": float(steps[0]) if steps.size and np.allclose(steps, steps[0]) else math.nan,
+        "viable_cells_per_dose": cells[0] if cells and np.allclose(cells, cells[0]) else math.nan,
+        "total_viable_cells": math.fsum(cells),
+    }
+
+
+_UNTREATED_DOSES: dict[str, float] = {
+    "n_doses": 0,
+    "interval_days": math.nan,
+    "viable_cells_per_dose": math.nan,
+    "total_viable_cells": 0.0,
+}
+
+
+def _frame(rows: list[dict[str, object]], outcome: Outcome | None, threshold: float) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
+    frame["n_doses"] = frame["n_doses"].astype("int64")
+    frame.attrs.update(
+        outcome=None if outcome is None else outcome.name,
+        outcome_unit=None if outcome is None else outcome.unit,
+        higher_is_worse=None if outcome is None else outcome.higher_is_worse,
+        effect_threshold=threshold,
+    )
+    return frame
+
+
+def _courses(
+    result: SimulationResult, rows: Sequence[int], labels: Sequence[str], outcome: Outcome | None
+) -> pd.DataFrame:
+    """Return a long table: ``day``, ``regimen``, ``effect``, ``outcome`` (NaN without one)."""
+    t = result.times_day
+    parts = []
+    for i, label in zip(rows, labels, strict=True):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "day": t,
+                    "regimen": label,
+                    "effect": result.output("effect")[i],
+                    "outcome": (
+                        result.output(outcome.name)[i] if outcome is not None else np.nan
+                    ),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _outcome(inputs: ScenarioInputs) -> Outcome | None:
+    return getattr(inputs.model, "outcome", None)
+
+
+def compare_splits(
+    scenario: Scenario,
+    splits: Sequence[int] = (1, 2, 4, 8),
+    *,
+    window_days: float | None = None,
+    effect_threshold: float = DEFAULT_EFFECT_THRESHOLD,
+    resolution_day: float = DEFAULT_RESOLUTION_DAY,
+    engine: EngineName = "fast",
+    allow_beyond_evidence: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    courses: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare the scenario's cells given as ``k`` equal doses, for each ``k`` in ``splits``.
+
+    All regimens and the untreated course are simulated in one batch. Returns a
+    table with one row per regimen and a last row for the untreated course
+    (columns :data:`COMPARE_COLUMNS`; ``attrs`` name the outcome and its unit). With
+    ``courses=True`` also returns the simulated courses as a long table (``day``,
+    ``regimen``, ``effect``, ``outcome``).
+
+    Raises
+    ------
+    SpecError
+        As :func:`split_scenario`, or for an empty or repeated ``splits``.
+    """
+    if not splits or len(set(splits)) != len(splits):
+        raise SpecError(f"split = {list(splits)}: give distinct whole numbers >= 1")
+    variants = [split_scenario(scenario, k, window_days) for k in splits]
+    prepared = [
+        prepare_scenario(v, allow_beyond_evidence=allow_beyond_evidence) for v in variants
+    ]
+    untreated = prepare_scenario(scenario.model_copy(update={"dose": ()}))
+    if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
+        raise SpecError("dose: regimens to compare must share their target site")
+    inputs = prepared[0]
+    times = analysis_times(scenario.simulation.horizon_days, resolution_day)
+    result = run_dose_sets(
+        inputs.model,
+        inputs.params,
+        [p.doses for p in prepared] + [()],
+        times,
+        engine=engine,
+        progress=progress,
+    )
+    outcome = _outcome(inputs)
+    rows: list[dict[str, object]] = []
+    for i, p in enumerate([*prepared, untreated]):
+        rows.append(
+            {"regimen": _label(p), **_dose_columns(p), **_metrics(result, i, effect_threshold, outcome)}
+        )
+    frame = _frame(rows, outcome, effect_threshold)
+    if not courses:
+        return frame
+    labels = [str(r["regimen"]) for r in rows]
+    return frame, _courses(result, range(len(rows)), labels, outcome)
+
+
+def compare_scenarios(
+    scenarios: Sequence[Scenario],
+    names: Sequence[str] | None = None,
+    *,
+    effect_threshold: float = DEFAULT_EFFECT_THRESHOLD,
+    resolution_day: float = DEFAULT_RESOLUTION_DAY,
+    engine: EngineName = "fast",
+    allow_beyond_evidence: bool = False,
+    courses: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare arbitrary scenarios, each with its untreated course, in one table.
+
+    Rows are the scenarios (``regimen`` is its name) followed by an ``untreated``
+    row for each distinct patient, disease and parameter set (one if they share
+    them). Columns as :func:`compare_splits`; ``outcome_end`` is only comparable
+    between rows with the same outcome (``attrs["outcome"]`` is set when all share it).
+    ``courses=True`` also returns the treated courses as in :func:`compare_splits`.
+    """
+    if not scenarios:
+        raise SpecError("scenarios: give at least one")
+    names = list(names) if names is not None else [f"scenario {i + 1}" for i in range(len(scenarios))]
+    rows: list[dict[str, object]] = []
+    untreated_rows: dict[str, dict[str, object]] = {}
+    outcomes = set()
+    traces = []
+    for name, scenario in zip(names, scenarios, strict=True):
+        inputs = prepare_scenario(scenario, allow_beyond_evidence=allow_beyond_evidence)
+        times = analysis_times(scenario.simulation.horizon_days, resolution_day)
+        result = run_dose_sets(inputs.model, inputs.params, [inputs.doses, ()], times, engine=engine)
+        outcome = _outcome(inputs)
+        outcomes.add(outcome)
+        traces.append(_courses(result, [0], [name], outcome))
+        rows.append(
+            {"regimen": name, **_dose_columns(inputs), **_metrics(result, 0, effect_threshold, outcome)}
+        )
+        key = json.dumps(
+            [
+                scenario.patient.model_dump(mode="json"),
+                scenario.disease.model_dump(mode="json"),
+                scenario.parameters,
+                scenario.simulation.horizon_days,
+            ],
+            sort_keys=True,
+        )
+        if key not in untreated_rows:
+            untreated_rows[key] = {
+                "regimen": f"untreated ({name})",
+                **_UNTREATED_DOSES,
+                **_metrics(result, 1, effect_threshold, outcome),
+            }
+    extra = list(untreated_rows.values())
+    if len(extra) == 1:
+        extra[0]["regimen"] = "untreated"
+    shared = outcomes.pop() if len(outcomes) == 1 else None
+    frame = _frame(rows + extra, shared, effect_threshold)
+    return (frame, pd.concat(traces, ignore_index=True)) if courses else frame

@@ -1,0 +1,85 @@
+r"""Paracrine pharmacodynamics: living cells secrete a factor whose effect saturates.
+
+.. math::
+
+    \dot F = \sigma\,\pi\,\bigl(T + E + s\,(L + B + H)\bigr) - k_F F, \qquad
+    \mathrm{effect} = E_{max}\,\frac{(F/EC_{50})^n}{1 + (F/EC_{50})^n}
+
+``F`` is the factor at the target (ng), :math:`\sigma` the secretion rate per
+viable cell of the reference lot, :math:`\pi` the product's potency, ``s`` the
+share of factor from cells outside the target (lung, blood, liver/spleen) that
+acts there, :math:`k_F = \ln 2 / t_{1/2,F}`. Cells at the target count fully.
+
+The factor is linear in the cells, so it is integrated exactly with them. An
+effect below :data:`EFFECT_FLOOR` (relative to its largest value) is taken as 0:
+after the last cells are gone the model is exactly linear again, and the fast
+engine leaves its Runge-Kutta stages (the switch is :func:`factor_switch`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mscsim.evidence.library import Parameter, load_library
+from mscsim.models.base import Array, Params
+
+__all__ = [
+    "EFFECT_FLOOR",
+    "PARACRINE_MODEL",
+    "effect",
+    "factor_rate",
+    "factor_switch",
+    "paracrine_parameters",
+    "secretion_per_cell",
+]
+
+PARACRINE_MODEL = "msc_paracrine"
+
+EFFECT_FLOOR = 1e-6
+"""An effect below this share of its largest value is taken as exactly 0 (its
+contribution to any outcome is below a millionth of a full effect's)."""
+
+
+def paracrine_parameters() -> tuple[Parameter, ...]:
+    """Return the library's paracrine parameters (secretion, factor, Emax model)."""
+    return load_library().for_model(PARACRINE_MODEL)
+
+
+def secretion_per_cell(params: Params) -> Array:
+    """Return secretion per viable cell, ng/day, potency included."""
+    rate: Array = params["potency"] * params["secretion_per_million_cells"] * 1e-6
+    return rate
+
+
+def factor_rate(params: Params) -> Array:
+    """Return the factor's first-order loss rate, 1/day."""
+    rate: Array = math.log(2.0) / params["factor_half_life_days"]
+    return rate
+
+
+def effect(factor: Array, params: Params) -> Array:
+    """Return the effect (0 to ``effect_emax``) of ``factor`` ng at the target.
+
+    Examples
+    --------
+    >>> p = {"effect_emax": np.array([1.0]), "effect_ec50_ng": np.array([2.0]),
+    ...      "effect_hill": np.array([1.0])}
+    >>> effect(np.array([0.0, 2.0, 6.0]), p)
+    array([0.  , 0.5 , 0.75])
+    """
+    x = np.maximum(factor, 0.0) / params["effect_ec50_ng"]
+    xn = x ** params["effect_hill"]
+    out: Array = np.where(xn > EFFECT_FLOOR, params["effect_emax"] * xn / (1.0 + xn), 0.0)
+    return out
+
+
+def factor_switch(factor: Array, params: Params) -> Array:
+    """Return ``factor`` minus the level below which the effect is taken as 0.
+
+    Negative means no effect: the model is linear there.
+    """
+    floor = params["effect_ec50_ng"] * EFFECT_FLOOR ** (1.0 / params["effect_hill"])
+    out: Array = factor - floor
+    return out

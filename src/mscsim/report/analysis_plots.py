@@ -1,0 +1,118 @@
+"""Figures of regimen comparisons and withdrawal analyses (matplotlib on demand)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from mscsim.io.tables import atomic_path
+from mscsim.report.plots import check_figure_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from mscsim.analysis.withdrawal import Withdrawal, WithdrawalComparison
+
+__all__ = ["plot_comparison", "plot_withdrawal"]
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lower().lstrip("."), dpi=120)
+    return path
+
+
+def plot_comparison(
+    courses: pd.DataFrame,
+    path: str | Path,
+    *,
+    outcome: str | None = None,
+    threshold: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Plot effect (and the outcome, if any) over time for each compared regimen.
+
+    Parameters
+    ----------
+    courses : DataFrame
+        ``day``, ``regimen``, ``effect``, ``outcome`` (from ``compare_splits(...,
+        courses=True)``).
+    path : str or Path
+        ``.png``, ``.svg`` or ``.pdf``.
+    outcome : str, optional
+        Label of the outcome axis; without it only the effect is drawn.
+    threshold : float, optional
+        Effect threshold drawn as a dashed line.
+    """
+    path = check_figure_path(path)
+    plt = _pyplot()
+    panels = 2 if outcome is not None and courses["outcome"].notna().any() else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), layout="constrained")
+    axes = [axes] if panels == 1 else list(axes)
+    for label, part in courses.groupby("regimen", sort=False):
+        style = {"color": "grey", "linestyle": ":"} if label == "untreated" else {}
+        axes[0].plot(part["day"], part["effect"], label=str(label), **style)
+        if panels == 2:
+            axes[1].plot(part["day"], part["outcome"], label=str(label), **style)
+    if threshold is not None:
+        axes[0].axhline(threshold, color="black", linewidth=0.8, linestyle="--")
+    axes[0].set_ylabel("paracrine effect (0-1)")
+    axes[0].set_ylim(-0.02, 1.02)
+    if panels == 2:
+        axes[1].set_ylabel(str(outcome))
+    for ax in axes:
+        ax.set_xlabel("day")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(loc="best", frameon=False, fontsize="small")
+    fig.suptitle(title or "Same cells, different schedules")
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def _withdrawal_panel(ax: Axes, w: Withdrawal, title: str) -> None:
+    styles = {
+        "continued": {"color": "tab:green"},
+        "stopped": {"color": "tab:red"},
+        "untreated": {"color": "grey", "linestyle": ":"},
+    }
+    for course, part in w.courses.groupby("course", sort=False):
+        ax.plot(part["day"], part["outcome"], label=str(course), **styles.get(str(course), {}))
+    ax.axvline(w.stop_day, color="black", linewidth=0.8, linestyle="--")
+    ax.set_title(title)
+    ax.set_xlabel("day")
+    ax.set_ylabel(f"{w.outcome} ({w.outcome_unit})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", frameon=False, fontsize="small")
+
+
+def plot_withdrawal(
+    comparison: WithdrawalComparison, path: str | Path, *, title: str | None = None
+) -> Path:
+    """Plot stopped, untreated and continued courses: MSC beside the reference drug."""
+    path = check_figure_path(path)
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
+    msc, drug = comparison.msc, comparison.reference_drug
+    _withdrawal_panel(left, msc, f"MSC: rebound {msc.rebound:.2g}")
+    right_courses = drug.courses[drug.courses["day"] <= drug.stop_day + 30]
+    zoomed = replace(drug, courses=right_courses)
+    _withdrawal_panel(right, zoomed, f"Reference drug: rebound {drug.rebound:.2g}")
+    right.set_xlim(max(0.0, drug.stop_day - 30), drug.stop_day + 30)
+    fig.suptitle(title or "Stopping treatment: MSC vs a drug with tolerance")
+    _save(fig, path)
+    plt.close(fig)
+    return path
