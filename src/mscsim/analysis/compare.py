@@ -174,7 +174,9 @@ def _dose_columns(inputs: ScenarioInputs) -> dict[str, float]:
     steps = np.diff(days)
     return {
         "n_doses": len(doses),
-        "interval_days": float(steps[0]) if steps.size and np.allclose(steps, steps[0]) else math.nan,
+        "interval_days": float(steps[0])
+        if steps.size and np.allclose(steps, steps[0])
+        else math.nan,
         "viable_cells_per_dose": cells[0] if cells and np.allclose(cells, cells[0]) else math.nan,
         "total_viable_cells": math.fsum(cells),
     }
@@ -188,7 +190,9 @@ _UNTREATED_DOSES: dict[str, float] = {
 }
 
 
-def _frame(rows: list[dict[str, object]], outcome: Outcome | None, threshold: float) -> pd.DataFrame:
+def _frame(
+    rows: list[dict[str, object]], outcome: Outcome | None, threshold: float
+) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
     frame["n_doses"] = frame["n_doses"].astype("int64")
     frame.attrs.update(
@@ -213,9 +217,7 @@ def _courses(
                     "day": t,
                     "regimen": label,
                     "effect": result.output("effect")[i],
-                    "outcome": (
-                        result.output(outcome.name)[i] if outcome is not None else np.nan
-                    ),
+                    "outcome": (result.output(outcome.name)[i] if outcome is not None else np.nan),
                 }
             )
         )
@@ -254,9 +256,7 @@ def compare_splits(
     if not splits or len(set(splits)) != len(splits):
         raise SpecError(f"split = {list(splits)}: give distinct whole numbers >= 1")
     variants = [split_scenario(scenario, k, window_days) for k in splits]
-    prepared = [
-        prepare_scenario(v, allow_beyond_evidence=allow_beyond_evidence) for v in variants
-    ]
+    prepared = [prepare_scenario(v, allow_beyond_evidence=allow_beyond_evidence) for v in variants]
     untreated = prepare_scenario(scenario.model_copy(update={"dose": ()}))
     if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
         raise SpecError("dose: regimens to compare must share their target site")
@@ -274,7 +274,11 @@ def compare_splits(
     rows: list[dict[str, object]] = []
     for i, p in enumerate([*prepared, untreated]):
         rows.append(
-            {"regimen": _label(p), **_dose_columns(p), **_metrics(result, i, effect_threshold, outcome)}
+            {
+                "regimen": _label(p),
+                **_dose_columns(p),
+                **_metrics(result, i, effect_threshold, outcome),
+            }
         )
     frame = _frame(rows, outcome, effect_threshold)
     if not courses:
@@ -303,7 +307,9 @@ def compare_scenarios(
     """
     if not scenarios:
         raise SpecError("scenarios: give at least one")
-    names = list(names) if names is not None else [f"scenario {i + 1}" for i in range(len(scenarios))]
+    names = (
+        list(names) if names is not None else [f"scenario {i + 1}" for i in range(len(scenarios))]
+    )
     rows: list[dict[str, object]] = []
     untreated_rows: dict[str, dict[str, object]] = {}
     outcomes = set()
@@ -311,12 +317,18 @@ def compare_scenarios(
     for name, scenario in zip(names, scenarios, strict=True):
         inputs = prepare_scenario(scenario, allow_beyond_evidence=allow_beyond_evidence)
         times = analysis_times(scenario.simulation.horizon_days, resolution_day)
-        result = run_dose_sets(inputs.model, inputs.params, [inputs.doses, ()], times, engine=engine)
+        result = run_dose_sets(
+            inputs.model, inputs.params, [inputs.doses, ()], times, engine=engine
+        )
         outcome = _outcome(inputs)
         outcomes.add(outcome)
         traces.append(_courses(result, [0], [name], outcome))
         rows.append(
-            {"regimen": name, **_dose_columns(inputs), **_metrics(result, 0, effect_threshold, outcome)}
+            {
+                "regimen": name,
+                **_dose_columns(inputs),
+                **_metrics(result, 0, effect_threshold, outcome),
+            }
         )
         key = json.dumps(
             [

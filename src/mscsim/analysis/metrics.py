@@ -17,7 +17,7 @@ def auc(times_day: Array, values: Array) -> Array:
     >>> float(auc(np.array([0.0, 1.0, 2.0]), np.array([0.0, 1.0, 1.0])))
     1.5
     """
-    out: Array = np.trapezoid(values, times_day, axis=-1)
+    out: Array = np.asarray(np.trapezoid(values, times_day, axis=-1))
     return out
 
 

@@ -33,10 +33,10 @@ from mscsim.engine.events import ResolvedDose
 from mscsim.engine.integrate import EngineName
 from mscsim.engine.scenario import prepare_scenario
 from mscsim.errors import SpecError
+from mscsim.evidence.library import ParameterLibrary
 from mscsim.models.base import Array, Model
 from mscsim.models.disease import Outcome
 from mscsim.models.reference_drug import ReferenceDrug
-from mscsim.evidence.library import ParameterLibrary
 from mscsim.spec.route import Route
 from mscsim.spec.scenario import Scenario
 
@@ -120,7 +120,9 @@ class WithdrawalComparison:
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per figure, one column per model."""
-        return pd.DataFrame({"msc": self.msc.to_dict(), "reference_drug": self.reference_drug.to_dict()})
+        return pd.DataFrame(
+            {"msc": self.msc.to_dict(), "reference_drug": self.reference_drug.to_dict()}
+        )
 
 
 def _interval_auc(times: Array, values: Array, start: float, end: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import pandas as pd
 import typer
@@ -20,6 +20,8 @@ from mscsim.io.scenario import load_scenario
 from mscsim.io.tables import check_table_path, write_table
 
 __all__ = ["compare", "models", "withdrawal"]
+
+Pair = tuple[pd.DataFrame, pd.DataFrame]
 
 
 def _parse_splits(text: str) -> list[int]:
@@ -132,27 +134,33 @@ def compare(
         splits = _parse_splits(split)
         spec = load_scenario(scenarios[0])
         with progress_callback("comparing") as progress:
-            frame, courses = compare_splits(
-                spec,
-                splits,
-                window_days=window_days,
-                effect_threshold=effect_threshold,
-                engine=engine.value,
-                allow_beyond_evidence=allow_beyond_evidence,
-                progress=progress,
-                courses=True,
+            frame, courses = cast(
+                Pair,
+                compare_splits(
+                    spec,
+                    splits,
+                    window_days=window_days,
+                    effect_threshold=effect_threshold,
+                    engine=engine.value,
+                    allow_beyond_evidence=allow_beyond_evidence,
+                    progress=progress,
+                    courses=True,
+                ),
             )
     else:
         if window_days is not None:
             raise SpecError("--window-days: only used with --split")
         specs = [load_scenario(p) for p in scenarios]
-        frame, courses = compare_scenarios(
-            specs,
-            [p.stem for p in scenarios],
-            effect_threshold=effect_threshold,
-            engine=engine.value,
-            allow_beyond_evidence=allow_beyond_evidence,
-            courses=True,
+        frame, courses = cast(
+            Pair,
+            compare_scenarios(
+                specs,
+                [p.stem for p in scenarios],
+                effect_threshold=effect_threshold,
+                engine=engine.value,
+                allow_beyond_evidence=allow_beyond_evidence,
+                courses=True,
+            ),
         )
     if output is not None:
         write_table(frame, output)

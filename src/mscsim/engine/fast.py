@@ -54,6 +54,9 @@ DEFAULT_MAX_STEP_DAY = 0.0625
 SWITCH_REFINEMENT = 16
 """Substeps taken in a step where a model's switch function changes sign."""
 
+GRADED_FIRST_STEP: tuple[float, ...] = (1 / 16, 1 / 16, 1 / 8, 1 / 4, 1 / 2)
+"""Shares of the first nonlinear step after a dose, taken as growing substeps."""
+
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -168,7 +171,9 @@ class _Integrator:
         y_lin = self._exact(part, h, y)
         return y_lin, np.flatnonzero(~(self._below(part, y) & self._below(part, y_lin)))
 
-    def advance(self, t0: float, t1: float, y: Array, u: Array | None) -> Array:
+    def advance(
+        self, t0: float, t1: float, y: Array, u: Array | None, *, after_dose: bool = False
+    ) -> Array:
         """Integrate from ``t0`` to ``t1``; ``u`` holds infusion rates, shape (m, n).
 
         Every choice (exact linear step, Runge-Kutta step, refinement at a kink) is
@@ -187,8 +192,14 @@ class _Integrator:
             part, y, out = whole.take(rest), y[:, rest], y_lin
         n_sub = max(1, math.ceil(span / self.max_step - 1e-9))
         h = span / n_sub
-        for i in range(n_sub):
-            y = self._substep(part, t0 + i * h, h, y)
+        steps = [h] * n_sub
+        if after_dose:
+            # A dose starts fast transients (secreted factor within hours): grade the first step.
+            steps[:1] = [h * f for f in GRADED_FIRST_STEP]
+        t = t0
+        for step in steps:
+            y = self._substep(part, t, step, y)
+            t += step
         if out is None:
             return y
         out[:, rest] = y
@@ -288,6 +299,9 @@ def integrate_fast(
             u = np.zeros((len(it.routes), n))
             for route, rate in schedule.infusions[k]:
                 u[it.routes.index(route)] += rate
-        y = it.advance(float(t), float(bp[k + 1]), y, u)
+        started = bool(schedule.boluses[k]) or (
+            bool(schedule.infusions[k]) and (k == 0 or not schedule.infusions[k - 1])
+        )
+        y = it.advance(float(t), float(bp[k + 1]), y, u, after_dose=started)
         y[keep] = np.maximum(y[keep], 0.0)
     return out, it.n_steps, it.n_rhs

@@ -133,8 +133,7 @@ def simulate_scenario(
     on_failure: Literal["raise", "flag"] = "raise",
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
-    """Simulate ``scenario`` (default model: :class:`~mscsim.models.TherapyModel` with
-    the scenario's disease).
+    """Simulate ``scenario`` (default model: the scenario's :class:`~mscsim.models.TherapyModel`).
 
     Parameters
     ----------

@@ -46,7 +46,7 @@ def _models_of(annotation: Any) -> list[type[BaseModel]]:
 
 def _tag_of(model: type[BaseModel]) -> object:
     field = model.model_fields.get("model")
-    args = getattr(field.annotation, "__args__", ()) if field is not None else ()
+    args: tuple[Any, ...] = getattr(field.annotation, "__args__", ()) if field else ()
     return args[0] if len(args) == 1 else None
 
 

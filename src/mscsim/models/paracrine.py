@@ -71,7 +71,7 @@ def effect(factor: Array, params: Params) -> Array:
     """
     x = np.maximum(factor, 0.0) / params["effect_ec50_ng"]
     xn = x ** params["effect_hill"]
-    out: Array = np.where(xn > EFFECT_FLOOR, params["effect_emax"] * xn / (1.0 + xn), 0.0)
+    out: Array = np.where(xn > EFFECT_FLOOR, params["effect_emax"] * (xn / (1.0 + xn)), 0.0)
     return out
 
 

@@ -84,9 +84,7 @@ class ReferenceDrug:
         ke, kout, ktol = self._rates(params)
         drug, response, moderator = y
         production = kout * self.stimulation(drug, params) / moderator
-        return np.stack(
-            [-ke * drug, production - kout * response, ktol * (response - moderator)]
-        )
+        return np.stack([-ke * drug, production - kout * response, ktol * (response - moderator)])
 
     def dose_split(self, route: Route, params: Params) -> Array:
         """Return ``[1, 0, 0]``: a dose adds one unit of drug by any route."""

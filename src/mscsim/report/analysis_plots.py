@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["plot_comparison", "plot_withdrawal"]
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,7 +63,7 @@ def plot_comparison(
     fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), layout="constrained")
     axes = [axes] if panels == 1 else list(axes)
     for label, part in courses.groupby("regimen", sort=False):
-        style = {"color": "grey", "linestyle": ":"} if label == "untreated" else {}
+        style: dict[str, Any] = {"color": "grey", "linestyle": ":"} if label == "untreated" else {}
         axes[0].plot(part["day"], part["effect"], label=str(label), **style)
         if panels == 2:
             axes[1].plot(part["day"], part["outcome"], label=str(label), **style)
@@ -84,7 +84,7 @@ def plot_comparison(
 
 
 def _withdrawal_panel(ax: Axes, w: Withdrawal, title: str) -> None:
-    styles = {
+    styles: dict[str, dict[str, Any]] = {
         "continued": {"color": "tab:green"},
         "stopped": {"color": "tab:red"},
         "untreated": {"color": "grey", "linestyle": ":"},
