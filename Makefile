@@ -26,7 +26,9 @@ demo: $(STAMP)
 	$(BIN)/mscsim dose --route intravenous --weight-kg 65 --cells-per-kg 1e6
 	$(BIN)/mscsim simulate examples/sca_uc_msc_iv.toml -o out/sca_uc_msc_iv.csv
 	$(BIN)/mscsim plot out/sca_uc_msc_iv.csv -o out/sca_uc_msc_iv.png --log
-	@echo "wrote out/sca_uc_msc_iv.csv and out/sca_uc_msc_iv.png"
+	$(BIN)/mscsim compare examples/cli_bm_msc_im.toml --split 1,2,4 --plot out/compare_cli.png
+	$(BIN)/mscsim withdrawal examples/sca_uc_msc_iv.toml --plot out/withdrawal_sca.png
+	@echo "wrote out/sca_uc_msc_iv.csv and the figures in out/"
 
 test: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples

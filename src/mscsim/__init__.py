@@ -3,6 +3,7 @@
 The public API: validated specs, the parameter library, models, the engine.
 """
 
+from mscsim.analysis import compare_scenarios, compare_splits, withdrawal
 from mscsim.engine import (
     ResolvedDose,
     SimulationResult,
@@ -21,7 +22,13 @@ from mscsim.errors import (
 )
 from mscsim.evidence import Parameter, ParameterLibrary, assess_dose, load_library
 from mscsim.io import load_scenario, read_table, write_table
-from mscsim.models import CellKinetics, Model, local_first_order_cells, target_site
+from mscsim.models import (
+    CellKinetics,
+    Model,
+    TherapyModel,
+    local_first_order_cells,
+    target_site,
+)
 from mscsim.spec import (
     CellSource,
     Donor,
@@ -58,9 +65,12 @@ __all__ = [
     "SimulationResult",
     "SimulationSettings",
     "SpecError",
+    "TherapyModel",
     "UnitError",
     "__version__",
     "assess_dose",
+    "compare_scenarios",
+    "compare_splits",
     "load_library",
     "load_scenario",
     "local_first_order_cells",
@@ -69,5 +79,6 @@ __all__ = [
     "simulate",
     "simulate_scenario",
     "target_site",
+    "withdrawal",
     "write_table",
 ]

@@ -257,7 +257,6 @@ def compare_splits(
         raise SpecError(f"split = {list(splits)}: give distinct whole numbers >= 1")
     variants = [split_scenario(scenario, k, window_days) for k in splits]
     prepared = [prepare_scenario(v, allow_beyond_evidence=allow_beyond_evidence) for v in variants]
-    untreated = prepare_scenario(scenario.model_copy(update={"dose": ()}))
     if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
         raise SpecError("dose: regimens to compare must share their target site")
     inputs = prepared[0]
@@ -272,7 +271,7 @@ def compare_splits(
     )
     outcome = _outcome(inputs)
     rows: list[dict[str, object]] = []
-    for i, p in enumerate([*prepared, untreated]):
+    for i, p in enumerate(prepared):
         rows.append(
             {
                 "regimen": _label(p),
@@ -280,6 +279,13 @@ def compare_splits(
                 **_metrics(result, i, effect_threshold, outcome),
             }
         )
+    rows.append(
+        {
+            "regimen": "untreated",
+            **_UNTREATED_DOSES,
+            **_metrics(result, len(prepared), effect_threshold, outcome),
+        }
+    )
     frame = _frame(rows, outcome, effect_threshold)
     if not courses:
         return frame
