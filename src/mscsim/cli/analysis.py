@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mscsim.cli.common import out_console, progress_callback, user_errors
-from mscsim.cli.simulate import EngineChoice
+from mscsim.cli.simulate import BeyondEvidenceOption, EngineChoice, EngineOption
 from mscsim.errors import SpecError
 from mscsim.io.scenario import load_scenario
 from mscsim.io.tables import check_table_path, write_table
@@ -107,13 +107,8 @@ def compare(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Figure of effect and outcome: .png/.svg/.pdf.")
     ] = None,
-    engine: Annotated[
-        EngineChoice, typer.Option("--engine", help="fast (vectorized) or scipy (LSODA).")
-    ] = EngineChoice.FAST,
-    allow_beyond_evidence: Annotated[
-        bool,
-        typer.Option("--allow-beyond-evidence", help="Simulate doses above the highest studied."),
-    ] = False,
+    engine: EngineOption = EngineChoice.FAST,
+    allow_beyond_evidence: BeyondEvidenceOption = False,
 ) -> None:
     """Compare regimens: the same cells split into more doses, or several scenarios."""
     from mscsim.analysis.compare import compare_scenarios, compare_splits
@@ -201,13 +196,8 @@ def withdrawal(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Figure of the courses: .png/.svg/.pdf.")
     ] = None,
-    engine: Annotated[
-        EngineChoice, typer.Option("--engine", help="fast (vectorized) or scipy (LSODA).")
-    ] = EngineChoice.FAST,
-    allow_beyond_evidence: Annotated[
-        bool,
-        typer.Option("--allow-beyond-evidence", help="Simulate doses above the highest studied."),
-    ] = False,
+    engine: EngineOption = EngineChoice.FAST,
+    allow_beyond_evidence: BeyondEvidenceOption = False,
 ) -> None:
     """Stop treatment: rebound, fading and tolerance, MSC beside a drug with tolerance."""
     from mscsim.analysis.withdrawal import withdrawal as run_withdrawal

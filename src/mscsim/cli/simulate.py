@@ -17,7 +17,7 @@ from mscsim.io.scenario import load_scenario
 from mscsim.io.tables import check_table_path, read_table, write_table
 from mscsim.report.summary import cell_summary
 
-__all__ = ["plot", "simulate"]
+__all__ = ["BeyondEvidenceOption", "EngineChoice", "EngineOption", "plot", "simulate"]
 
 
 class EngineChoice(StrEnum):
@@ -27,6 +27,15 @@ class EngineChoice(StrEnum):
     SCIPY = "scipy"
 
 
+EngineOption = Annotated[
+    EngineChoice, typer.Option("--engine", help="fast (vectorized) or scipy (LSODA).")
+]
+BeyondEvidenceOption = Annotated[
+    bool,
+    typer.Option("--allow-beyond-evidence", help="Simulate doses above the highest studied."),
+]
+
+
 @user_errors
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).")],
@@ -34,13 +43,8 @@ def simulate(
     n_patients: Annotated[
         int | None, typer.Option("--n-patients", help="Overrides [simulation] n_patients.")
     ] = None,
-    engine: Annotated[
-        EngineChoice, typer.Option("--engine", help="fast (vectorized) or scipy (LSODA).")
-    ] = EngineChoice.FAST,
-    allow_beyond_evidence: Annotated[
-        bool,
-        typer.Option("--allow-beyond-evidence", help="Simulate doses above the highest studied."),
-    ] = False,
+    engine: EngineOption = EngineChoice.FAST,
+    allow_beyond_evidence: BeyondEvidenceOption = False,
 ) -> None:
     """Simulate a scenario and write cells by compartment over time."""
     check_table_path(output)
