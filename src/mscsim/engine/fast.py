@@ -87,8 +87,14 @@ class _Part:
     linear_steps: dict[float, LinearStep] = field(default_factory=dict)
     etd_steps: dict[float, EtdStep] = field(default_factory=dict)
 
-    def take(self, index: NDArray[np.intp]) -> _Part:
-        """Return the sub-part of patients ``index`` (positions within this part)."""
+    def take(self, index: NDArray[np.intp], n: int) -> _Part:
+        """Return the sub-part of patients ``index`` (sorted positions within this part).
+
+        ``n`` is the part's size: taking every patient returns the part itself, with
+        its cached coefficient matrices, instead of copying them.
+        """
+        if index.size == n:
+            return self
         return _Part(
             index if self.index is None else self.index[index],
             {k: (v[index] if v.shape[0] > 1 else v) for k, v in self.params.items()},
@@ -189,7 +195,7 @@ class _Integrator:
             y_lin, rest = self._exact_where_linear(whole, span, y)
             if rest.size == 0:
                 return y_lin
-            part, y, out = whole.take(rest), y[:, rest], y_lin
+            part, y, out = whole.take(rest, y.shape[1]), y[:, rest], y_lin
         n_sub = max(1, math.ceil(span / self.max_step - 1e-9))
         h = span / n_sub
         steps = [h] * n_sub
@@ -212,12 +218,12 @@ class _Integrator:
             y_lin, active = self._exact_where_linear(part, h, y)
             if active.size == 0:
                 return y_lin
-            rk, y, out = part.take(active), y[:, active], y_lin
+            rk, y, out = part.take(active, y.shape[1]), y[:, active], y_lin
         y_rk = self._etd_step(rk, t, h, y)
         if self.switches is not None:
             crossed = np.flatnonzero(self._crossed(rk, y, y_rk))
             if crossed.size:
-                fine_part = rk.take(crossed)
+                fine_part = rk.take(crossed, y.shape[1])
                 fine = h / SWITCH_REFINEMENT
                 y_fine = y[:, crossed]
                 for j in range(SWITCH_REFINEMENT):
