@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from mscsim.evidence.library import Parameter, load_library
-from mscsim.models.base import Array, Params
+from mscsim.models.base import Array, Params, n_param_rows
 from mscsim.spec.disease import (
     DiseaseSpec,
     Genotype,
@@ -118,10 +118,6 @@ def _params(model: str) -> tuple[Parameter, ...]:
     return load_library().for_model(model)
 
 
-def _rows(params: Params) -> int:
-    return int(np.broadcast(*params.values()).shape[0])
-
-
 class NoDisease:
     """No disease: kinetics and paracrine effect only."""
 
@@ -194,7 +190,7 @@ class SpinocerebellarAtaxia:
 
     def course(self, params: Params) -> tuple[Array, Array]:
         """Return the natural and per-effect matrices; see the class docstring."""
-        size = _rows(params)
+        size = n_param_rows(params)
         r = params[self.slope_name] / _DAYS_PER_YEAR
         k = _LN2 / params["sara_benefit_half_life_days"]
         natural, full = np.zeros((size, 2, 3)), np.zeros((size, 2, 3))
@@ -246,7 +242,7 @@ class LimbIschemia:
 
     def course(self, params: Params) -> tuple[Array, Array]:
         """Return the natural and per-effect matrices; see the class docstring."""
-        size = _rows(params)
+        size = n_param_rows(params)
         k = _LN2 / params["perfusion_half_life_days"]
         plateau = params["perfusion_plateau_ratio"]
         a = params["perfusion_max_acceleration"]
@@ -298,7 +294,7 @@ class Inflammation:
 
     def course(self, params: Params) -> tuple[Array, Array]:
         """Return the natural and per-effect matrices; see the class docstring."""
-        size = _rows(params)
+        size = n_param_rows(params)
         k = _LN2 / params["inflammation_half_life_days"]
         natural, full = np.zeros((size, 1, 2)), np.zeros((size, 1, 2))
         natural[:, 0, 0], natural[:, 0, 1] = -k, k
