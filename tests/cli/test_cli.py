@@ -22,9 +22,11 @@ COLUMNS = [
     "cells_liver_spleen",
     "cells_target",
     "cells_total",
+    "sensitisation",
     "factor",
     "effect",
     "exposure_cell_days",
+    "total_exposure_cell_days",
     "sara_score",
 ]
 

@@ -68,7 +68,7 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_fast_engine_matches_a_tight_reference_solve_within_1e_5(case: str) -> None:
     fast = run(CASES[case])
-    tight = run(CASES[case], engine="scipy", rtol=1e-10, atol=1e-8)
+    tight = run(CASES[case], engine="scipy", rtol=1e-10, atol=1e-14)
     assert relative_error(fast, tight) <= 1e-5
 
 

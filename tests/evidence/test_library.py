@@ -71,7 +71,7 @@ def test_the_kinetics_model_reads_only_library_parameters() -> None:
     model = CellKinetics()
     names = {p.name for p in model.parameters}
     assert set(REQUIRED) <= names
-    assert all(p.model == "msc_kinetics" for p in model.parameters)
+    assert {p.model for p in model.parameters} == {"msc_kinetics", "msc_immunity"}
 
 
 def test_unknown_parameter_lookup_suggests_close_names() -> None:

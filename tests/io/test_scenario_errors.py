@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mscsim.engine import prepare_scenario
@@ -194,10 +195,12 @@ def test_an_override_outside_the_plausible_range_warns_but_is_used(tmp_path: Pat
 
 def test_toml_inf_disables_saturation(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
-    text = GOOD.replace('"intravenous"', '"intramuscular"')
+    # Autologous cells: no immune memory, so nothing else makes the kinetics nonlinear.
+    text = GOOD.replace('"intravenous"', '"intramuscular"').replace('"allogeneic"', '"autologous"')
     path.write_text(text + "\n[parameters]\ntarget_capacity_cells = inf\n")
     inputs = prepare_scenario(load_scenario(path))
     assert inputs.site == "intramuscular"
+    assert np.isinf(inputs.params["target_capacity_cells"]).all()
     assert inputs.model.is_linear(inputs.params)
 
 

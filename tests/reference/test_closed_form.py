@@ -107,7 +107,12 @@ def test_autologous_cells_have_no_immune_clearance_and_allogeneic_cells_do() -> 
     def day14(donor: str) -> float:
         scenario = build_scenario(
             product={"source": "bone_marrow", "donor": donor, "viability": 1.0},
-            parameters={**FIRST_ORDER, "immune_clearance_per_day": 0.1},
+            # Innate clearance only: memory adds nothing with a multiplier of 1.
+            parameters={
+                **FIRST_ORDER,
+                "immune_clearance_per_day": 0.1,
+                "sensitised_clearance_multiplier": 1.0,
+            },
         )
         return float(simulate_scenario(scenario).output("cells_target")[0, 14])
 

@@ -254,6 +254,13 @@ class _Integrator:
         return n if part.su is None else n + part.su
 
 
+def _same_inputs(a: tuple[tuple[object, Array], ...], b: tuple[tuple[object, Array], ...]) -> bool:
+    """Whether two breakpoints have the same infusions (routes and rates)."""
+    return len(a) == len(b) and all(
+        ra == rb and np.array_equal(xa, xb) for (ra, xa), (rb, xb) in zip(a, b, strict=True)
+    )
+
+
 def integrate_fast(
     model: Model,
     params: Params,
@@ -305,9 +312,10 @@ def integrate_fast(
             u = np.zeros((len(it.routes), n))
             for route, rate in schedule.infusions[k]:
                 u[it.routes.index(route)] += rate
-        started = bool(schedule.boluses[k]) or (
-            bool(schedule.infusions[k]) and (k == 0 or not schedule.infusions[k - 1])
+        # A bolus, or an infusion starting or stopping, starts fast transients.
+        changed = bool(schedule.boluses[k]) or not _same_inputs(
+            schedule.infusions[k], schedule.infusions[k - 1] if k else ()
         )
-        y = it.advance(float(t), float(bp[k + 1]), y, u, after_dose=started)
+        y = it.advance(float(t), float(bp[k + 1]), y, u, after_dose=changed)
         y[keep] = np.maximum(y[keep], 0.0)
     return out, it.n_steps, it.n_rhs

@@ -7,7 +7,7 @@ import numpy as np
 from mscsim.evidence.library import Parameter
 from mscsim.models.base import Array, Params
 from mscsim.models.disease import Disease, NoDisease, Outcome
-from mscsim.models.kinetics import CellKinetics
+from mscsim.models.kinetics import CELL_STATES, CellKinetics
 from mscsim.models.paracrine import (
     effect,
     factor_rate,
@@ -30,13 +30,17 @@ def _apply(m: Array, z: Array) -> Array:
 class TherapyModel:
     """Cells by route, the factor they secrete, its effect and the disease it bends.
 
-    States: the five :class:`~mscsim.models.CellKinetics` states, ``factor`` (ng at
-    the target, :mod:`mscsim.models.paracrine`), ``exposure`` (cumulative viable
-    cells at the target, cell-days), the disease's states and ``unit`` (a constant 1
-    that carries the disease's constant rates into the exact linear part).
+    States: the :class:`~mscsim.models.CellKinetics` states (cells and host
+    immunity), ``factor`` (ng at the target, :mod:`mscsim.models.paracrine`),
+    ``exposure`` (cumulative viable cells at the target, cell-days),
+    ``exposure_total`` (cumulative viable cells in the whole body, cell-days), the
+    disease's states and ``unit`` (a constant 1 that carries the disease's constant
+    rates into the exact linear part).
 
-    Outputs: the cell outputs, ``factor``, ``effect`` (0-1),
-    ``exposure_cell_days`` (from day 0) and the disease's outputs.
+    Outputs: the kinetics outputs, ``factor``, ``effect`` (0-1),
+    ``exposure_cell_days`` (at the target, from day 0),
+    ``total_exposure_cell_days`` (whole body, from day 0) and the disease's
+    outputs.
 
     The cells drive the factor, the factor drives the effect and the effect drives
     the disease; nothing feeds back on the cells. Below the effect floor and below
@@ -61,10 +65,11 @@ class TherapyModel:
             *k.states,
             "factor",
             "exposure",
+            "exposure_total",
             *self.disease.states,
             "unit",
         )
-        self.nonnegative = (*k.nonnegative, "factor", "exposure")
+        self.nonnegative = (*k.nonnegative, "factor", "exposure", "exposure_total")
         seen: dict[str, Parameter] = {}
         for p in (*k.parameters, *paracrine_parameters(), *self.disease.parameters):
             seen.setdefault(p.name, p)
@@ -74,12 +79,14 @@ class TherapyModel:
             "factor",
             "effect",
             "exposure_cell_days",
+            "total_exposure_cell_days",
             *self.disease.output_names,
         )
         self._nk = len(k.states)
         self._f = self._nk
         self._x = self._nk + 1
-        self._d = slice(self._nk + 2, len(self.states) - 1)
+        self._xt = self._nk + 2
+        self._d = slice(self._nk + 3, len(self.states) - 1)
         self._coupled = bool(self.disease.states)
 
     @property
@@ -88,13 +95,18 @@ class TherapyModel:
         return self.disease.outcome
 
     def _secretion(self, params: Params) -> Array:
-        """Return factor input per cell in each kinetics state, shape ``(P, 5)``."""
+        """Return factor input per cell in each kinetics state, shape ``(P, n_kinetics)``.
+
+        Lung, blood and liver/spleen cells count with ``systemic_share``, target
+        cells fully, immune states not at all.
+        """
         sigma = secretion_per_cell(params)
         share = params["systemic_share"] * sigma
         size = np.broadcast(sigma, share).shape[0]
-        lung, blood, liver = (np.broadcast_to(share, (size,)) for _ in range(3))
-        target = np.broadcast_to(sigma, (size,))
-        return np.stack([lung, blood, liver, target, target], axis=1)
+        out = np.zeros((size, self._nk))
+        out[:, :3] = np.broadcast_to(share, (size,))[:, None]
+        out[:, 3:CELL_STATES] = np.broadcast_to(sigma, (size,))[:, None]
+        return out
 
     def linear_part(self, params: Params) -> Array:
         """Return ``A`` of shape ``(P, n_states, n_states)``: all but overflow and effect."""
@@ -108,14 +120,15 @@ class TherapyModel:
         a[:, :nk, :nk] = ak
         a[:, f, :nk] = sec
         a[:, f, f] = -kf
-        a[:, x, 3:5] = 1.0
+        a[:, x, 3:CELL_STATES] = 1.0
+        a[:, self._xt, :CELL_STATES] = 1.0
         nd = len(self.disease.states)
         a[:, d, d] = natural[:, :, :nd]
         a[:, d, -1] = natural[:, :, nd]
         return a
 
     def is_linear(self, params: Params) -> bool:
-        """Whether retention never saturates and no disease is driven by the effect."""
+        """Whether the kinetics are linear and no disease is driven by the effect."""
         return not self._coupled and self.kinetics.is_linear(params)
 
     def rhs(self, t_day: float, y: Array, params: Params) -> Array:
@@ -126,6 +139,7 @@ class TherapyModel:
         sec = self._secretion(params)
         out[f] = _apply(sec[:, None, :], y[:nk])[0] - factor_rate(params) * y[f]
         out[self._x] = y[3] + y[4]
+        out[self._xt] = y[:CELL_STATES].sum(axis=0)
         if self._coupled:
             natural, full = self.disease.course(params)
             z = np.concatenate([y[d], y[-1:]])
@@ -140,7 +154,7 @@ class TherapyModel:
         return out
 
     def switches(self, y: Array, params: Params) -> Array:
-        """Return retention minus capacity and (with a disease) factor minus its floor."""
+        """Return the kinetics switches and (with a disease) factor minus its floor."""
         kinetic = self.kinetics.switches(y[: self._nk], params)
         if not self._coupled:
             return kinetic
@@ -160,5 +174,6 @@ class TherapyModel:
         out["factor"] = y[self._f]
         out["effect"] = effect(y[self._f], params)
         out["exposure_cell_days"] = y[self._x]
+        out["total_exposure_cell_days"] = y[self._xt]
         out.update(self.disease.outputs(y[self._d], params))
         return out
