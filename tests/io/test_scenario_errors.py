@@ -72,9 +72,9 @@ BAD = [
         r"^product\.viability = 90: must be less than or equal to 1$",
     ),
     (
-        "missing viability",
-        GOOD.replace("viability = 0.9", ""),
-        r"^product\.viability: missing; this key is required$",
+        "missing source",
+        GOOD.replace('source = "umbilical_cord"', ""),
+        r"^product\.source: missing; this key is required$",
     ),
     (
         "zero interval",

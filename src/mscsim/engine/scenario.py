@@ -17,6 +17,8 @@ from mscsim.engine.result import SimulationResult
 from mscsim.errors import MscsimWarning, SpecError
 from mscsim.evidence.doses import DoseAssessment, Verdict, assess_dose
 from mscsim.evidence.library import ParameterLibrary
+from mscsim.evidence.release import LotAssessment, assess_lot
+from mscsim.evidence.sources import ResolvedProduct, resolve_product
 from mscsim.models.base import Array, Model, target_site
 from mscsim.models.disease import disease_from_spec
 from mscsim.models.therapy import TherapyModel
@@ -40,6 +42,10 @@ class ScenarioInputs:
     times_day : ndarray
     assessments : tuple of DoseAssessment
         Verdict on every distinct administration.
+    product : ResolvedProduct
+        Viability, potency and source factors used, with their origin.
+    lot : LotAssessment or None
+        The named lot's release assessment at the largest planned administration.
     """
 
     model: Model
@@ -48,6 +54,8 @@ class ScenarioInputs:
     doses: tuple[ResolvedDose, ...]
     times_day: Array
     assessments: tuple[DoseAssessment, ...]
+    product: ResolvedProduct
+    lot: LotAssessment | None = None
 
 
 def prepare_scenario(
@@ -55,14 +63,16 @@ def prepare_scenario(
     *,
     model: Model | None = None,
     allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
 ) -> ScenarioInputs:
-    """Resolve parameters, doses and output times of ``scenario``; check dose evidence.
+    """Resolve parameters, doses and output times of ``scenario``; check doses and lot.
 
     Raises
     ------
     SpecError
-        For unknown or impossible parameter overrides, two local routes, or a dose
-        beyond the highest studied for its route (unless ``allow_beyond_evidence``).
+        For unknown or impossible parameter overrides, two local routes, a dose
+        beyond the highest studied for its route (unless ``allow_beyond_evidence``)
+        or a lot that fails release (unless ``allow_failed_lot``).
     """
     model = model or TherapyModel(disease_from_spec(scenario.disease))
     regimen = scenario.regimen
@@ -77,9 +87,12 @@ def prepare_scenario(
     age = scenario.patient.age_years
     params["age_years"] = np.array([math.nan if age is None else age])
     params["is_allogeneic"] = np.array([float(scenario.product.is_allogeneic)])
-    params["potency"] = np.array([scenario.product.potency])
+    params["immunosuppression"] = np.array([scenario.patient.immunosuppression])
+    product = resolve_product(scenario.product, patient_age_years=age)
+    for name, value in product.covariates().items():
+        params[name] = np.array([value])
 
-    viability = scenario.product.viability
+    viability = product.viability
     doses = []
     assessments: dict[tuple[int, float], DoseAssessment] = {}
     for event in regimen.expand():
@@ -111,6 +124,7 @@ def prepare_scenario(
             if not allow_beyond_evidence:
                 raise SpecError(message + "; pass --allow-beyond-evidence to simulate it anyway")
             warnings.warn(message, MscsimWarning, stacklevel=2)
+    lot = _check_lot(scenario, allow_failed_lot)
     sim = scenario.simulation
     return ScenarioInputs(
         model=model,
@@ -119,7 +133,34 @@ def prepare_scenario(
         doses=tuple(doses),
         times_day=output_times(sim.horizon_days, sim.output_every_days),
         assessments=tuple(assessments.values()),
+        product=product,
+        lot=lot,
     )
+
+
+def _check_lot(scenario: Scenario, allow_failed_lot: bool) -> LotAssessment | None:
+    """Assess the scenario's lot at its largest administration; refuse or warn if it fails."""
+    lot = scenario.product.lot
+    if lot is None:
+        return None
+    weight = scenario.patient.weight_kg
+    events = scenario.regimen.expand()
+    largest = max(events, key=lambda e: e.cells_for(weight), default=None)
+    assessment = assess_lot(
+        lot,
+        cells=None if largest is None else largest.cells_for(weight),
+        weight_kg=weight,
+        infusion_hours=None if largest is None else largest.duration_day * 24 or None,
+    )
+    if assessment.passed:
+        return assessment
+    message = f"product.lot: {assessment.summary()}"
+    if not allow_failed_lot:
+        raise SpecError(message + "; see `mscsim qc`, or pass --allow-failed-lot to simulate it")
+    warnings.warn(
+        message + " (simulated because of --allow-failed-lot)", MscsimWarning, stacklevel=3
+    )
+    return assessment
 
 
 def simulate_scenario(
@@ -129,6 +170,7 @@ def simulate_scenario(
     n_patients: int | None = None,
     engine: EngineName = "fast",
     allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
     max_step_day: float = DEFAULT_MAX_STEP_DAY,
     on_failure: Literal["raise", "flag"] = "raise",
     progress: Callable[[int, int], None] | None = None,
@@ -144,6 +186,8 @@ def simulate_scenario(
     engine : {"fast", "scipy"}
     allow_beyond_evidence : bool
         Simulate doses above the highest studied for their route (with a warning).
+    allow_failed_lot : bool
+        Simulate a lot that fails release (with a warning).
     max_step_day, on_failure, progress
         As in :func:`mscsim.engine.simulate`.
 
@@ -161,7 +205,12 @@ def simulate_scenario(
     >>> round(float(r.output("cells_target")[0, 4]) / 1e7, 6)  # one half-life later
     0.5
     """
-    inputs = prepare_scenario(scenario, model=model, allow_beyond_evidence=allow_beyond_evidence)
+    inputs = prepare_scenario(
+        scenario,
+        model=model,
+        allow_beyond_evidence=allow_beyond_evidence,
+        allow_failed_lot=allow_failed_lot,
+    )
     return simulate(
         inputs.model,
         inputs.doses,

@@ -1,6 +1,13 @@
-"""Files: scenario TOML in, result tables out (atomic writes)."""
+"""Files: scenario and lot TOML in, result tables out (atomic writes)."""
 
-from mscsim.io.scenario import format_validation_error, load_scenario, parse_scenario, read_toml
+from mscsim.io.scenario import (
+    format_validation_error,
+    load_lot,
+    load_scenario,
+    parse_lot,
+    parse_scenario,
+    read_toml,
+)
 from mscsim.io.tables import TABLE_FORMATS, atomic_path, check_table_path, read_table, write_table
 
 __all__ = [
@@ -8,7 +15,9 @@ __all__ = [
     "atomic_path",
     "check_table_path",
     "format_validation_error",
+    "load_lot",
     "load_scenario",
+    "parse_lot",
     "parse_scenario",
     "read_table",
     "read_toml",

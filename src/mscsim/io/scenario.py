@@ -1,4 +1,4 @@
-"""Read scenario files (TOML) into validated :class:`~mscsim.spec.Scenario` objects."""
+"""Read scenario and lot files (TOML) into validated specifications."""
 
 from __future__ import annotations
 
@@ -10,9 +10,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mscsim.errors import SpecError
+from mscsim.spec.lot import Lot
 from mscsim.spec.scenario import Scenario
 
-__all__ = ["format_validation_error", "load_scenario", "parse_scenario", "read_toml"]
+__all__ = [
+    "format_validation_error",
+    "load_lot",
+    "load_scenario",
+    "parse_lot",
+    "parse_scenario",
+    "read_toml",
+]
 
 
 def read_toml(path: str | Path, *, what: str = "file") -> dict[str, Any]:
@@ -108,14 +116,54 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str
     return f"{where} = {value!r}: {msg}"
 
 
-def parse_scenario(data: dict[str, Any]) -> Scenario:
-    """Validate a scenario given as a mapping (e.g. parsed TOML).
+def parse_lot(data: dict[str, Any], *, where: str = "lot") -> Lot:
+    """Validate a lot given as a mapping; errors start with ``where``.
 
     Raises
     ------
     SpecError
         With one line naming the field, the bad value and what is allowed.
     """
+    try:
+        return Lot.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{where}: {format_validation_error(err, Lot)}") from None
+
+
+def load_lot(path: str | Path, *, where: str | None = None) -> Lot:
+    """Read and validate a lot file (errors start with ``where``, default the path).
+
+    Raises
+    ------
+    SpecError
+        For a missing or malformed file, an unknown key or a bad value.
+    """
+    return parse_lot(read_toml(path, what=where or "lot"), where=where or f"lot {str(path)!r}")
+
+
+def _resolve_lot(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Replace a lot file name in ``[product]`` with the lot it holds."""
+    product = data.get("product")
+    if not isinstance(product, dict) or not isinstance(product.get("lot"), str):
+        return data
+    name = product["lot"]
+    path = Path(name) if Path(name).is_absolute() else base_dir / name
+    lot = load_lot(path, where=f"product.lot = {name!r}")
+    return {**data, "product": {**product, "lot": lot}}
+
+
+def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None) -> Scenario:
+    """Validate a scenario given as a mapping (e.g. parsed TOML).
+
+    ``[product] lot`` may name a lot file, resolved relative to ``base_dir``
+    (default: the working directory).
+
+    Raises
+    ------
+    SpecError
+        With one line naming the field, the bad value and what is allowed.
+    """
+    data = _resolve_lot(data, Path(base_dir) if base_dir is not None else Path.cwd())
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
@@ -128,6 +176,7 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises
     ------
     SpecError
-        For a missing or malformed file, an unknown key or a bad value.
+        For a missing or malformed file, an unknown key or a bad value, or a lot
+        file (``[product] lot``, relative to the scenario file) that is.
     """
-    return parse_scenario(read_toml(path, what="scenario"))
+    return parse_scenario(read_toml(path, what="scenario"), base_dir=Path(path).parent)

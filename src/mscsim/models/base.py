@@ -33,9 +33,21 @@ __all__ = [
 Array = NDArray[np.float64]
 Params = Mapping[str, Array]
 
-COVARIATES: tuple[str, ...] = ("weight_kg", "age_years", "is_allogeneic", "potency")
-"""Per-patient covariates a scenario adds to every parameter set (age NaN when unknown;
-``potency`` is the product's secretory potency relative to the reference lot)."""
+COVARIATES: tuple[str, ...] = (
+    "weight_kg",
+    "age_years",
+    "is_allogeneic",
+    "potency",
+    "immunosuppression",
+    "hla_match",
+    "immunogenicity",
+    "cell_survival",
+)
+"""Per-patient covariates a scenario adds to every parameter set: age is NaN when
+unknown; ``potency`` is the secretory potency relative to the library default
+(product or lot, source and donor age); ``immunosuppression`` and ``hla_match``
+scale priming against allogeneic cells; ``immunogenicity`` and ``cell_survival``
+are the cell source's factors (:mod:`mscsim.models.immunity`)."""
 
 
 @runtime_checkable

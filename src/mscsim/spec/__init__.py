@@ -9,6 +9,7 @@ from mscsim.spec.disease import (
     ScaSpec,
 )
 from mscsim.spec.dose import Dose
+from mscsim.spec.lot import Lot
 from mscsim.spec.patient import Patient
 from mscsim.spec.product import CellSource, Donor, Product
 from mscsim.spec.regimen import DoseEvent, Regimen
@@ -25,6 +26,7 @@ __all__ = [
     "Genotype",
     "InflammationSpec",
     "LimbIschemiaSpec",
+    "Lot",
     "NoDiseaseSpec",
     "Patient",
     "Product",

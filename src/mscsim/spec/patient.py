@@ -16,9 +16,13 @@ class Patient(BaseModel):
         Body weight in kg (0 < weight <= 400).
     age_years : float, optional
         Age in years (0 to 120).
+    immunosuppression : float
+        Fraction by which the patient's adaptive immune response is suppressed,
+        0-1 (default 0): it scales priming against allogeneic cells down.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     weight_kg: float = Field(gt=0, le=400, allow_inf_nan=False)
     age_years: float | None = Field(default=None, ge=0, le=120, allow_inf_nan=False)
+    immunosuppression: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)

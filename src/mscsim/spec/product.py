@@ -1,27 +1,15 @@
-"""The cell product: tissue source, donor type and viability at administration."""
+"""The cell product: tissue source, donor, viability, potency, HLA match and lot."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mscsim.spec.lot import Lot
+from mscsim.spec.source import CellSource, Donor
 
 __all__ = ["CellSource", "Donor", "Product"]
-
-
-class CellSource(StrEnum):
-    """Tissue the MSCs were isolated from."""
-
-    BONE_MARROW = "bone_marrow"
-    UMBILICAL_CORD = "umbilical_cord"
-    ADIPOSE = "adipose"
-
-
-class Donor(StrEnum):
-    """Whether the cells come from the patient or from another person."""
-
-    AUTOLOGOUS = "autologous"
-    ALLOGENEIC = "allogeneic"
 
 
 class Product(BaseModel):
@@ -30,23 +18,69 @@ class Product(BaseModel):
     Parameters
     ----------
     source : CellSource
-        Tissue source.
+        Tissue source; its profile (``mscsim sources``) sets survival,
+        immunogenicity and the typical post-thaw viability.
     donor : Donor
-        ``autologous`` cells have no immune clearance; ``allogeneic`` cells do.
-    viability : float
-        Fraction of viable cells at administration, in (0, 1]. Release
-        specifications commonly require >= 0.70-0.85 (evidence R109, R22).
-    potency : float
+        ``autologous`` cells meet no immune response; ``allogeneic`` cells are
+        cleared by the host, which can become sensitised to the donor.
+    viability : float, optional
+        Fraction of viable cells at administration, in (0, 1]. Default: the lot's
+        viability if a lot is named, else the source's typical post-thaw viability.
+        Release specifications commonly require >= 0.70-0.85 (evidence R109, R22).
+    potency : float, optional
         Secretory potency relative to the reference lot (1 = reference), > 0.
-        It scales the secretion rate of every viable cell.
+        Default: the lot's potency if it has one, else 1.
+    hla_match : float
+        Fraction of matched HLA loci between donor and patient, 0-1 (default 0,
+        an unrelated donor). Allogeneic donors only.
+    donor_age_years : float, optional
+        Age of an adult donor (bone marrow, adipose); changes potency. For
+        autologous cells the patient's age is used.
+    lot : Lot, optional
+        Release results of the lot given (a lot file in scenario files).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: CellSource
     donor: Donor
-    viability: float = Field(gt=0, le=1, allow_inf_nan=False)
-    potency: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
+    viability: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    potency: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
+    hla_match: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    donor_age_years: float | None = Field(default=None, ge=0, le=120, allow_inf_nan=False)
+    lot: Lot | None = None
+
+    @model_validator(mode="after")
+    def _check_consistent(self) -> Self:
+        if "hla_match" in self.model_fields_set and self.donor is Donor.AUTOLOGOUS:
+            raise ValueError(
+                f"hla_match = {self.hla_match:g}: applies to allogeneic donors only "
+                "(autologous cells are the patient's own)"
+            )
+        if self.donor_age_years is not None and self.source is CellSource.UMBILICAL_CORD:
+            raise ValueError(
+                f"donor_age_years = {self.donor_age_years:g}: umbilical-cord cells come from "
+                "a newborn's tissue; donor age applies to bone_marrow and adipose"
+            )
+        lot = self.lot
+        if lot is None:
+            return self
+        if self.viability is not None:
+            raise ValueError(
+                f"viability = {self.viability:g}: the lot gives viability_percent = "
+                f"{lot.viability_percent:g}; keep one of them"
+            )
+        if self.potency is not None and lot.potency is not None:
+            raise ValueError(
+                f"potency = {self.potency:g}: the lot gives potency = {lot.potency:g}; "
+                "keep one of them"
+            )
+        if lot.source is not None and lot.source is not self.source:
+            raise ValueError(
+                f"source = {self.source.value!r}: the lot is {lot.source.value!r}; "
+                "they must be the same"
+            )
+        return self
 
     @property
     def is_allogeneic(self) -> bool:

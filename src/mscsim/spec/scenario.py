@@ -86,6 +86,21 @@ class Scenario(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _check_donor_age(self) -> Self:
+        donor_age, age = self.product.donor_age_years, self.patient.age_years
+        if (
+            not self.product.is_allogeneic
+            and donor_age is not None
+            and age is not None
+            and donor_age != age
+        ):
+            raise ValueError(
+                f"product.donor_age_years = {donor_age:g}: autologous cells come from the "
+                f"patient, aged {age:g}; leave it out"
+            )
+        return self
+
     @property
     def regimen(self) -> Regimen:
         """The dose lines as a :class:`Regimen`."""
