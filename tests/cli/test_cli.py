@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -68,7 +69,12 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-SCA_TEXT = (EXAMPLES / "sca_uc_msc_iv.toml").read_text()
+# The example names its lot relative to itself; copies elsewhere name it absolutely.
+SCA_TEXT = (
+    (EXAMPLES / "sca_uc_msc_iv.toml")
+    .read_text()
+    .replace('lot = "uc_msc_lot.toml"', f"lot = {str(EXAMPLES / 'uc_msc_lot.toml')!r}")
+)
 
 USER_ERRORS = [
     (
@@ -85,9 +91,9 @@ USER_ERRORS = [
     ),
     (
         "bad value",
-        SCA_TEXT.replace("viability = 0.90", "viability = 1.5"),
+        SCA_TEXT.replace("[product]", "[product]\nhla_match = 1.5"),
         ["-o", "x.csv"],
-        "product.viability = 1.5: must be less than or equal to 1",
+        "product.hla_match = 1.5: must be less than or equal to 1",
     ),
     (
         "bad parameter",
@@ -145,7 +151,9 @@ def test_malformed_scenario_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_allow_beyond_evidence_simulates_with_a_warning(tmp_path: Path) -> None:
+    # Without the lot: 5e7/kg would take 32 of its bags, too much endotoxin to release.
     text = SCA_TEXT.replace("cells_per_kg = 1e6", "cells_per_kg = 5e7")
+    text = re.sub(r"lot = .*", "viability = 0.9", text)
     out = tmp_path / "o.csv"
     code, _, stderr = invoke(
         "simulate", write(tmp_path, text), "-o", str(out), "--allow-beyond-evidence"

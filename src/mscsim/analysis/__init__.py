@@ -1,4 +1,4 @@
-"""Analyses over simulations: regimen comparison and withdrawal."""
+"""Analyses over simulations: per-dose exposure, regimen comparison and withdrawal."""
 
 from mscsim.analysis.compare import (
     COMPARE_COLUMNS,
@@ -6,6 +6,11 @@ from mscsim.analysis.compare import (
     compare_splits,
     split_scenario,
     treatment_window,
+)
+from mscsim.analysis.doses import (
+    DOSE_COLUMNS,
+    dose_exposures,
+    simulate_with_dose_exposures,
 )
 from mscsim.analysis.withdrawal import (
     Withdrawal,
@@ -18,12 +23,15 @@ from mscsim.analysis.withdrawal import (
 
 __all__ = [
     "COMPARE_COLUMNS",
+    "DOSE_COLUMNS",
     "Withdrawal",
     "WithdrawalComparison",
     "compare_scenarios",
     "compare_splits",
+    "dose_exposures",
     "msc_withdrawal",
     "reference_drug_withdrawal",
+    "simulate_with_dose_exposures",
     "split_scenario",
     "treatment_window",
     "withdrawal",

@@ -237,6 +237,7 @@ def compare_splits(
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
     engine: EngineName = "fast",
     allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
     progress: Callable[[int, int], None] | None = None,
     courses: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
@@ -256,7 +257,12 @@ def compare_splits(
     if not splits or len(set(splits)) != len(splits):
         raise SpecError(f"split = {list(splits)}: give distinct whole numbers >= 1")
     variants = [split_scenario(scenario, k, window_days) for k in splits]
-    prepared = [prepare_scenario(v, allow_beyond_evidence=allow_beyond_evidence) for v in variants]
+    prepared = [
+        prepare_scenario(
+            v, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
+        )
+        for v in variants
+    ]
     if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
         raise SpecError("dose: regimens to compare must share their target site")
     inputs = prepared[0]
@@ -301,6 +307,7 @@ def compare_scenarios(
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
     engine: EngineName = "fast",
     allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
     courses: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Compare arbitrary scenarios, each with its untreated course, in one table.
@@ -321,7 +328,9 @@ def compare_scenarios(
     outcomes = set()
     traces = []
     for name, scenario in zip(names, scenarios, strict=True):
-        inputs = prepare_scenario(scenario, allow_beyond_evidence=allow_beyond_evidence)
+        inputs = prepare_scenario(
+            scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
+        )
         times = analysis_times(scenario.simulation.horizon_days, resolution_day)
         result = run_dose_sets(
             inputs.model, inputs.params, [inputs.doses, ()], times, engine=engine

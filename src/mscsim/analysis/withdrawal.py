@@ -243,11 +243,14 @@ def msc_withdrawal(
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
     engine: EngineName = "fast",
     allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Withdrawal:
     """Run :func:`withdrawal_analysis` on a scenario's MSC regimen and disease."""
     horizon = _horizon(scenario, stop_day, follow_up_days)
-    inputs = prepare_scenario(scenario, allow_beyond_evidence=allow_beyond_evidence)
+    inputs = prepare_scenario(
+        scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
+    )
     return withdrawal_analysis(
         inputs.model,
         inputs.params,
@@ -302,6 +305,7 @@ def withdrawal(
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
     engine: EngineName = "fast",
     allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> WithdrawalComparison:
     """Withdrawal of the scenario's MSCs beside the reference drug over the same period.
@@ -316,6 +320,7 @@ def withdrawal(
         resolution_day=resolution_day,
         engine=engine,
         allow_beyond_evidence=allow_beyond_evidence,
+        allow_failed_lot=allow_failed_lot,
         progress=progress,
     )
     first = min(e.time_day for e in scenario.regimen.expand())

@@ -14,7 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from mscsim.cli.common import out_console, progress_callback, user_errors
-from mscsim.cli.simulate import BeyondEvidenceOption, EngineChoice, EngineOption
+from mscsim.cli.simulate import (
+    BeyondEvidenceOption,
+    EngineChoice,
+    EngineOption,
+    FailedLotOption,
+)
 from mscsim.errors import SpecError
 from mscsim.io.scenario import load_scenario
 from mscsim.io.tables import check_table_path, write_table
@@ -109,6 +114,7 @@ def compare(
     ] = None,
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
+    allow_failed_lot: FailedLotOption = False,
 ) -> None:
     """Compare regimens: the same cells split into more doses, or several scenarios."""
     from mscsim.analysis.compare import compare_scenarios, compare_splits
@@ -138,6 +144,7 @@ def compare(
                     effect_threshold=effect_threshold,
                     engine=engine.value,
                     allow_beyond_evidence=allow_beyond_evidence,
+                    allow_failed_lot=allow_failed_lot,
                     progress=progress,
                     courses=True,
                 ),
@@ -154,6 +161,7 @@ def compare(
                 effect_threshold=effect_threshold,
                 engine=engine.value,
                 allow_beyond_evidence=allow_beyond_evidence,
+                allow_failed_lot=allow_failed_lot,
                 courses=True,
             ),
         )
@@ -198,6 +206,7 @@ def withdrawal(
     ] = None,
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
+    allow_failed_lot: FailedLotOption = False,
 ) -> None:
     """Stop treatment: rebound, fading and tolerance, MSC beside a drug with tolerance."""
     from mscsim.analysis.withdrawal import withdrawal as run_withdrawal
@@ -216,6 +225,7 @@ def withdrawal(
             follow_up_days=follow_up_days,
             engine=engine.value,
             allow_beyond_evidence=allow_beyond_evidence,
+            allow_failed_lot=allow_failed_lot,
             progress=progress,
         )
     if plot is not None:

@@ -9,6 +9,7 @@ import typer
 from mscsim import __version__
 from mscsim.cli.analysis import compare, models, withdrawal
 from mscsim.cli.evidence import dose, params
+from mscsim.cli.quality import qc, sources
 from mscsim.cli.simulate import plot, simulate
 
 __all__ = ["app", "main"]
@@ -44,6 +45,8 @@ app.command()(plot)
 app.command()(compare)
 app.command()(withdrawal)
 app.command()(models)
+app.command()(qc)
+app.command()(sources)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -72,6 +72,15 @@ class SimulationResult:
     def output(self, name: str) -> Array:
         """Return output ``name``, shape ``(n_patients, n_times)``."""
         return self.outputs[name]
+
+    def take_times(self, index: NDArray[np.intp]) -> SimulationResult:
+        """Return the result at output times ``index`` only (positions in ``times_day``)."""
+        return replace(
+            self,
+            times_day=self.times_day[index],
+            states=self.states[:, :, index],
+            outputs={k: v[:, index] for k, v in self.outputs.items()},
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """Return a wide tidy table: one row per patient and time.

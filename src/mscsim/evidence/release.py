@@ -39,7 +39,7 @@ ENDOTOXIN_LIMIT_EU_PER_KG_H = 5.0
 MARKER_POSITIVE_MIN_PERCENT = 95.0
 MARKER_NEGATIVE_MAX_PERCENT = 2.0
 
-_ISCT = "R75 ISCT minimal criteria (Dominici 2006)"
+_ISCT = "R75 (ISCT)"
 _NEGATIVE_GROUPS: tuple[tuple[str, ...], ...] = (
     ("CD34",),
     ("CD45",),
@@ -100,7 +100,7 @@ class LotAssessment:
         judged = [c for c in self.criteria if c.status in (Status.PASS, Status.FAIL)]
         if self.passed:
             return f"{self.lot.label} passes all {len(judged)} release criteria"
-        names = "; ".join(f"{c.name} {c.result}" for c in self.failures)
+        names = ", ".join(c.name for c in self.failures)
         n_failed = len(self.failures)
         return f"{self.lot.label} fails {n_failed} of {len(judged)} release criteria: {names}"
 
@@ -128,7 +128,7 @@ def _endotoxin(
     lot: Lot, cells: float | None, weight_kg: float | None, infusion_hours: float | None
 ) -> Criterion:
     requirement = f"<= {ENDOTOXIN_LIMIT_EU_PER_KG_H:g} EU/kg/h"
-    source = "R22 CONCERT-HF; R109d"
+    source = "R22; R109d"
     if weight_kg is None:
         return Criterion(
             "endotoxin",
@@ -143,10 +143,10 @@ def _endotoxin(
     volume = lot.product_volume_ml * share
     hours = max(infusion_hours or 1.0, 1.0)
     per_kg_h = lot.endotoxin_eu_per_ml * volume / weight_kg / hours
-    given = f"{volume:.3g} mL" + ("" if share != 1.0 else " (the whole product)")
+    whole = " (whole product)" if share == 1.0 else ""
     result = (
-        f"{per_kg_h:.3g} EU/kg/h ({lot.endotoxin_eu_per_ml:g} EU/mL x {given} "
-        f"/ {weight_kg:g} kg / {hours:g} h)"
+        f"{per_kg_h:.3g} EU/kg/h = {lot.endotoxin_eu_per_ml:g} EU/mL x {volume:.3g} mL{whole}"
+        f" / {weight_kg:g} kg / {hours:g} h"
     )
     return Criterion(
         "endotoxin", requirement, result, _judge(per_kg_h <= ENDOTOXIN_LIMIT_EU_PER_KG_H), source
@@ -157,7 +157,7 @@ def _markers(lot: Lot) -> list[Criterion]:
     out = []
     for name in ("CD73", "CD90", "CD105"):
         pct = lot.markers_positive_percent.get(name)
-        result = "not reported" if pct is None else f"{pct:g}% positive"
+        result = "not reported" if pct is None else f"{pct:g}%"
         ok = pct is not None and pct >= MARKER_POSITIVE_MIN_PERCENT
         out.append(
             Criterion(f"{name}+", f">= {MARKER_POSITIVE_MIN_PERCENT:g}%", result, _judge(ok), _ISCT)
@@ -170,7 +170,9 @@ def _markers(lot: Lot) -> list[Criterion]:
         if not reported:
             result, ok = "not reported", False
         else:
-            result = ", ".join(f"{m} {p:g}%" for m, p in reported.items())
+            result = ", ".join(
+                f"{p:g}%" if len(group) == 1 else f"{m} {p:g}%" for m, p in reported.items()
+            )
             ok = all(p <= MARKER_NEGATIVE_MAX_PERCENT for p in reported.values())
         out.append(
             Criterion(
@@ -214,7 +216,7 @@ def assess_lot(
             f">= {VIABILITY_MIN_PERCENT:g}%",
             f"{lot.viability_percent:g}%",
             _judge(lot.viability_percent >= VIABILITY_MIN_PERCENT),
-            "R22 CONCERT-HF; R109c (80-85% in R109a, b, d)",
+            "R22; R109c (80-85%: R109a, b, d)",
         ),
         Criterion(
             "sterility",
@@ -234,7 +236,7 @@ def assess_lot(
         *_markers(lot),
         Criterion(
             "trilineage differentiation",
-            "osteo-, adipo- and chondrogenic in vitro",
+            "osteo-, adipo-, chondrogenic",
             "shown" if lot.trilineage_differentiation else "not shown",
             _judge(lot.trilineage_differentiation),
             _ISCT,

@@ -148,7 +148,7 @@ def _resolve_lot(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
         return data
     name = product["lot"]
     path = Path(name) if Path(name).is_absolute() else base_dir / name
-    lot = load_lot(path, where=f"product.lot = {name!r}")
+    lot = load_lot(path, where="product.lot")
     return {**data, "product": {**product, "lot": lot}}
 
 
