@@ -91,17 +91,17 @@ def sources(
         records = [r for f in frames for r in f.to_dict(orient="records")]
         typer.echo(json.dumps(records, indent=2))
         return
-    table = Table(title="cell-source profiles", box=box.SIMPLE_HEAD)
-    for col in ("source type", "field", "value", "plausible", "ev.", "evidence"):
-        table.add_column(col, overflow="fold")
     for frame in frames:
+        table = Table(title=f"{frame['source_type'].iloc[0]} MSCs", box=box.SIMPLE_HEAD)
+        for col in ("field", "value", "plausible", "ev."):
+            table.add_column(col, no_wrap=True)
+        table.add_column("evidence", overflow="fold", ratio=1)
         for row in frame.itertuples():
             table.add_row(
-                str(row.source_type),
                 str(row.field),
                 f"{row.value:g} {row.unit}",
                 f"{row.plausible_low:g}-{row.plausible_high:g}",
                 str(row.evidence),
                 str(row.source),
             )
-    out_console.print(table)
+        out_console.print(table)
