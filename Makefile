@@ -24,10 +24,12 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	mkdir -p out
 	$(BIN)/mscsim dose --route intravenous --weight-kg 65 --cells-per-kg 1e6
-	$(BIN)/mscsim simulate examples/sca_uc_msc_iv.toml -o out/sca_uc_msc_iv.csv
+	$(BIN)/mscsim qc examples/uc_msc_lot.toml --cells 6.5e7 --weight-kg 65
+	$(BIN)/mscsim simulate examples/sca_uc_msc_iv.toml -o out/sca_uc_msc_iv.csv --doses-out out/sca_doses.csv
 	$(BIN)/mscsim plot out/sca_uc_msc_iv.csv -o out/sca_uc_msc_iv.png --log
 	$(BIN)/mscsim compare examples/cli_bm_msc_im.toml --split 1,2,4 --plot out/compare_cli.png
 	$(BIN)/mscsim withdrawal examples/sca_uc_msc_iv.toml --plot out/withdrawal_sca.png
+	$(BIN)/mscsim compare examples/products/*.toml --plot out/products.png
 	@echo "wrote out/sca_uc_msc_iv.csv and the figures in out/"
 
 test: $(DEV_STAMP)

@@ -128,3 +128,20 @@ def test_bad_splits_are_refused(kwargs: dict[str, object], message: str) -> None
 def test_a_scenario_without_doses_cannot_be_split() -> None:
     with pytest.raises(SpecError, match="no doses to split"):
         split_scenario(build_scenario(dose=[]), 2)
+
+
+def test_compare_reports_later_doses_delivering_less_only_for_allogeneic_cells() -> None:
+    monthly = [{"route": "intravenous", "cells": 7e7, "every_days": 30, "count": 4}]
+    products = {
+        donor: build_scenario(
+            product={"source": "umbilical_cord", "donor": donor, "viability": 1.0},
+            dose=monthly,
+            simulation={"horizon_days": 150},
+        )
+        for donor in ("autologous", "allogeneic")
+    }
+    frame = compare_scenarios(list(products.values()), list(products))
+    ratio = frame.set_index("regimen")["last_dose_exposure_ratio"]
+    assert ratio["autologous"] == pytest.approx(1.0, rel=1e-6)
+    assert ratio["allogeneic"] < 0.9
+    assert math.isnan(ratio["untreated"])

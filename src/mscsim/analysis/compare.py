@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from mscsim.analysis.batch import DEFAULT_RESOLUTION_DAY, analysis_times, run_dose_sets
+from mscsim.analysis.doses import EXPOSURE_OUTPUT
 from mscsim.analysis.metrics import auc, time_above
+from mscsim.engine.events import ResolvedDose
 from mscsim.engine.integrate import EngineName
 from mscsim.engine.result import SimulationResult
 from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
@@ -46,11 +48,17 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "viable_cells_per_dose",
     "total_viable_cells",
     "exposure_cell_days",
+    "last_dose_exposure_ratio",
     "effect_auc",
     "days_above_threshold",
     "outcome_end",
     "change_from_baseline",
 )
+"""``exposure_cell_days`` is at the target. ``last_dose_exposure_ratio`` is the
+whole-body exposure in the window after the last dose over the same window after
+the first (the window is the first dose interval): below 1 when later doses
+deliver less (a sensitised host), above 1 when cells of earlier doses are still
+there (accumulation)."""
 
 
 def treatment_window(scenario: Scenario) -> float | None:
@@ -167,6 +175,44 @@ def _metrics(
     return row
 
 
+def _windows(doses: Sequence[ResolvedDose], horizon_day: float) -> tuple[float, float, float]:
+    """Return the first and last dose days and the window compared after each.
+
+    The window is the first dose interval, cut to what is left after the last dose.
+    """
+    days = sorted({d.time_day for d in doses})
+    if len(days) < 2:
+        return math.nan, math.nan, math.nan
+    return days[0], days[-1], min(days[1] - days[0], horizon_day - days[-1])
+
+
+def _times(
+    horizon_day: float, resolution_day: float, dose_sets: Sequence[Sequence[ResolvedDose]]
+) -> np.ndarray:
+    """Return the analysis grid with the dose days and per-dose windows added."""
+    extra = [d.time_day for doses in dose_sets for d in doses]
+    for doses in dose_sets:
+        first, last, window = _windows(doses, horizon_day)
+        if window > 0:
+            extra += [first + window, last + window]
+    return np.union1d(analysis_times(horizon_day, resolution_day), extra)
+
+
+def _last_dose_ratio(result: SimulationResult, index: int, doses: Sequence[ResolvedDose]) -> float:
+    """Return whole-body exposure in a window after the last dose over the same after the first.
+
+    NaN for a single administration, a model without cumulative exposure, or no window.
+    """
+    t = result.times_day
+    first, last, window = _windows(doses, float(t[-1]))
+    if not window > 0 or EXPOSURE_OUTPUT not in result.outputs:
+        return math.nan
+    x = result.output(EXPOSURE_OUTPUT)[index]
+    at = np.searchsorted(t, [first, first + window, last, last + window])
+    head, tail = x[at[1]] - x[at[0]], x[at[3]] - x[at[2]]
+    return float(tail / head) if head > 0 else math.nan
+
+
 def _dose_columns(inputs: ScenarioInputs) -> dict[str, float]:
     doses = inputs.doses
     cells = [float(d.viable_cells[0]) for d in doses]
@@ -187,6 +233,7 @@ _UNTREATED_DOSES: dict[str, float] = {
     "interval_days": math.nan,
     "viable_cells_per_dose": math.nan,
     "total_viable_cells": 0.0,
+    "last_dose_exposure_ratio": math.nan,
 }
 
 
@@ -207,7 +254,10 @@ def _frame(
 def _courses(
     result: SimulationResult, rows: Sequence[int], labels: Sequence[str], outcome: Outcome | None
 ) -> pd.DataFrame:
-    """Return a long table: ``day``, ``regimen``, ``effect``, ``outcome`` (NaN without one)."""
+    """Return a long table: ``day``, ``regimen``, ``cells_total``, ``effect``, ``outcome``.
+
+    ``outcome`` is NaN without a disease.
+    """
     t = result.times_day
     parts = []
     for i, label in zip(rows, labels, strict=True):
@@ -216,6 +266,7 @@ def _courses(
                 {
                     "day": t,
                     "regimen": label,
+                    "cells_total": result.output("cells_total")[i],
                     "effect": result.output("effect")[i],
                     "outcome": (result.output(outcome.name)[i] if outcome is not None else np.nan),
                 }
@@ -266,7 +317,7 @@ def compare_splits(
     if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
         raise SpecError("dose: regimens to compare must share their target site")
     inputs = prepared[0]
-    times = analysis_times(scenario.simulation.horizon_days, resolution_day)
+    times = _times(scenario.simulation.horizon_days, resolution_day, [p.doses for p in prepared])
     result = run_dose_sets(
         inputs.model,
         inputs.params,
@@ -283,6 +334,7 @@ def compare_splits(
                 "regimen": _label(p),
                 **_dose_columns(p),
                 **_metrics(result, i, effect_threshold, outcome),
+                "last_dose_exposure_ratio": _last_dose_ratio(result, i, p.doses),
             }
         )
     rows.append(
@@ -331,7 +383,7 @@ def compare_scenarios(
         inputs = prepare_scenario(
             scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
         )
-        times = analysis_times(scenario.simulation.horizon_days, resolution_day)
+        times = _times(scenario.simulation.horizon_days, resolution_day, [inputs.doses])
         result = run_dose_sets(
             inputs.model, inputs.params, [inputs.doses, ()], times, engine=engine
         )
@@ -343,11 +395,13 @@ def compare_scenarios(
                 "regimen": name,
                 **_dose_columns(inputs),
                 **_metrics(result, 0, effect_threshold, outcome),
+                "last_dose_exposure_ratio": _last_dose_ratio(result, 0, inputs.doses),
             }
         )
+        # Immunosuppression acts on donor cells only: the untreated course ignores it.
         key = json.dumps(
             [
-                scenario.patient.model_dump(mode="json"),
+                scenario.patient.model_dump(mode="json", exclude={"immunosuppression"}),
                 scenario.disease.model_dump(mode="json"),
                 scenario.parameters,
                 scenario.simulation.horizon_days,

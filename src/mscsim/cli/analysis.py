@@ -58,7 +58,10 @@ def _compare_table(frame: pd.DataFrame) -> Table:
         direction = "higher is worse" if frame.attrs.get("higher_is_worse") else "higher is better"
         title += f" - outcome {outcome} ({unit}; {direction})"
     totals = sorted({float(v) for v in frame["total_viable_cells"] if v > 0})
-    caption = "cell-days: viable cells at the target x days; effect AUC in effect-days"
+    caption = (
+        "cell-days: viable cells at the target x days; last/1st: whole-body exposure after "
+        "the last dose over the same window after the first; effect AUC in effect-days"
+    )
     if len(totals) == 1:
         caption = f"every regimen gives {totals[0]:.4g} viable cells in total; " + caption
     table = Table(
@@ -68,6 +71,7 @@ def _compare_table(frame: pd.DataFrame) -> Table:
         "regimen": "regimen (viable cells)",
         "n_doses": "doses",
         "exposure_cell_days": "cell-days",
+        "last_dose_exposure_ratio": "last/1st",
         "effect_auc": "effect AUC",
         "days_above_threshold": f"d > {frame.attrs.get('effect_threshold', 0.5):g}",
         "outcome_end": "end",
@@ -80,6 +84,7 @@ def _compare_table(frame: pd.DataFrame) -> Table:
             str(row["regimen"]),
             str(row["n_doses"]),
             _fmt(row["exposure_cell_days"]),
+            _fmt(row["last_dose_exposure_ratio"], ".2f"),
             _fmt(row["effect_auc"], ".2f"),
             _fmt(row["days_above_threshold"], ".1f"),
             _fmt(row["outcome_end"], ".3f"),

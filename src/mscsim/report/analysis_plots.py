@@ -43,13 +43,13 @@ def plot_comparison(
     threshold: float | None = None,
     title: str | None = None,
 ) -> Path:
-    """Plot effect (and the outcome, if any) over time for each compared regimen.
+    """Plot viable cells, effect and the outcome (if any) over time for each regimen.
 
     Parameters
     ----------
     courses : DataFrame
-        ``day``, ``regimen``, ``effect``, ``outcome`` (from ``compare_splits(...,
-        courses=True)``).
+        ``day``, ``regimen``, ``effect``, ``outcome`` and optionally ``cells_total``
+        (from ``compare_splits(..., courses=True)``).
     path : str or Path
         ``.png``, ``.svg`` or ``.pdf``.
     outcome : str, optional
@@ -59,24 +59,35 @@ def plot_comparison(
     """
     path = check_figure_path(path)
     plt = _pyplot()
-    panels = 2 if outcome is not None and courses["outcome"].notna().any() else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), layout="constrained")
-    axes = [axes] if panels == 1 else list(axes)
+    kinds = ["cells"] if "cells_total" in courses else []
+    kinds.append("effect")
+    if outcome is not None and courses["outcome"].notna().any():
+        kinds.append("outcome")
+    fig, row = plt.subplots(
+        1, len(kinds), figsize=(5.2 * len(kinds), 4.2), layout="constrained", squeeze=False
+    )
+    axes = dict(zip(kinds, row[0], strict=True))
     for label, part in courses.groupby("regimen", sort=False):
         style: dict[str, Any] = {"color": "grey", "linestyle": ":"} if label == "untreated" else {}
-        axes[0].plot(part["day"], part["effect"], label=str(label), **style)
-        if panels == 2:
-            axes[1].plot(part["day"], part["outcome"], label=str(label), **style)
+        if "cells" in axes and not str(label).startswith("untreated"):
+            cells = part["cells_total"].where(part["cells_total"] >= 1.0)
+            axes["cells"].plot(part["day"], cells, label=str(label), **style)
+        axes["effect"].plot(part["day"], part["effect"], label=str(label), **style)
+        if "outcome" in axes:
+            axes["outcome"].plot(part["day"], part["outcome"], label=str(label), **style)
+    if "cells" in axes:
+        axes["cells"].set_yscale("log")
+        axes["cells"].set_ylabel("viable cells in the body")
     if threshold is not None:
-        axes[0].axhline(threshold, color="black", linewidth=0.8, linestyle="--")
-    axes[0].set_ylabel("paracrine effect (0-1)")
-    axes[0].set_ylim(-0.02, 1.02)
-    if panels == 2:
-        axes[1].set_ylabel(str(outcome))
-    for ax in axes:
+        axes["effect"].axhline(threshold, color="black", linewidth=0.8, linestyle="--")
+    axes["effect"].set_ylabel("paracrine effect (0-1)")
+    axes["effect"].set_ylim(-0.02, 1.02)
+    if "outcome" in axes:
+        axes["outcome"].set_ylabel(str(outcome))
+    for ax in axes.values():
         ax.set_xlabel("day")
         ax.grid(True, alpha=0.3)
-    axes[0].legend(loc="best", frameon=False, fontsize="small")
+    axes["effect"].legend(loc="best", frameon=False, fontsize="small")
     fig.suptitle(title or "Same cells, different schedules")
     _save(fig, path)
     plt.close(fig)
