@@ -75,9 +75,12 @@ def test_fast_engine_matches_a_tight_reference_solve_within_1e_5(case: str) -> N
 @NO_IA_EVIDENCE
 @pytest.mark.parametrize("case", CASES)
 def test_fast_and_scipy_backends_agree(case: str) -> None:
+    # LSODA at its default tolerances is the looser side: on the SCA example its own
+    # error reaches ~1e-4 (blood cells in the tail, below its atol), where the fast
+    # engine matches the tight solve above to 1e-7.
     fast = run(CASES[case])
     lsoda = run(CASES[case], engine="scipy")
-    assert relative_error(fast, lsoda) <= 1e-4
+    assert relative_error(fast, lsoda) <= 2e-4
 
 
 class StiffNonlinear:

@@ -29,7 +29,7 @@ def sensitised_loss(y: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
     memory = y[6]
     cells = y[:5].sum(axis=0)
     s = memory / (1 + memory)
-    w = (cells - 1) / cells
+    w = ((cells - 1) / cells) ** 2
     loss: np.ndarray = (params["sensitised_clearance_multiplier"] - 1) * s * w * elimination * y[:5]
     return loss
 

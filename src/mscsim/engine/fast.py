@@ -14,17 +14,19 @@ exponentials (:mod:`mscsim.engine.exact`):
   first order in our tests; this method kept 4th order (observed 4.1, see
   ``tests/engine/test_accuracy.py``).
 
-Two optional parts of the model contract make nonlinear models cheap and
+Optional parts of the model contract make nonlinear models cheap and
 accurate. ``switches(y, params)`` returns functions whose sign change marks a
 kink of ``N`` (retention reaching capacity): a step across a kink is redone with
 :data:`SWITCH_REFINEMENT` substeps, since a 4th-order step across a kink is only
-2nd-order accurate. ``linear_below_switches = True`` declares ``N == 0`` wherever
-every switch is negative: an interval between breakpoints that starts and ends
-with every switch negative is taken in one exact step, and the Runge-Kutta stages
-run only while some patient is above a switch. A switch that goes positive and
-back within one interval between breakpoints (at most the output interval) is not
-seen (in the built-in kinetics only slow homing can raise the target between
-doses, and doses are breakpoints).
+2nd-order accurate. ``activity(y, params)`` returns functions that are positive
+where a smooth part of ``N`` may be nonzero (immune memory clearing cells); a
+step across one is not refined. ``linear_below_switches = True`` declares
+``N == 0`` wherever every switch and activity is negative: an interval between
+breakpoints that starts and ends that way is taken in one exact step, and the
+Runge-Kutta stages run only while some patient is above a switch or active. A
+switch that goes positive and back within one interval between breakpoints (at
+most the output interval) is not seen (in the built-in kinetics only slow homing
+can raise the target between doses, and doses are breakpoints).
 
 Step lengths are shared by all patients and coefficient matrices are cached per
 step length, but every choice between an exact step, a Runge-Kutta step and a
@@ -125,9 +127,9 @@ class _Integrator:
         self.s = MatrixBatch.of(s)
         self.max_step = max_step_day
         self.switches: Callable[[Array, Params], Array] | None = getattr(model, "switches", None)
-        self.linear_below = self.switches is not None and bool(
-            getattr(model, "linear_below_switches", False)
-        )
+        self.activity: Callable[[Array, Params], Array] | None = getattr(model, "activity", None)
+        has_signs = self.switches is not None or self.activity is not None
+        self.linear_below = has_signs and bool(getattr(model, "linear_below_switches", False))
         self._linear_cache: dict[float, LinearStep] = {}
         self._etd_cache: dict[float, EtdStep] = {}
         self.n_steps = 0
@@ -154,9 +156,11 @@ class _Integrator:
         return y if part.u is None else y + step.g.apply(part.u)
 
     def _below(self, part: _Part, y: Array) -> NDArray[np.bool_]:
-        """Return, per patient, whether every switch is negative."""
-        assert self.switches is not None  # noqa: S101 - only called when switches exist
-        below: NDArray[np.bool_] = np.all(self.switches(y, part.params) < 0, axis=0)
+        """Return, per patient, whether every switch and every activity is negative."""
+        below: NDArray[np.bool_] = np.ones(y.shape[1], dtype=bool)
+        for signs in (self.switches, self.activity):
+            if signs is not None:
+                below &= np.all(signs(y, part.params) < 0, axis=0)
         return below
 
     def _crossed(self, part: _Part, y0: Array, y1: Array) -> NDArray[np.bool_]:

@@ -26,6 +26,7 @@ from importlib import resources
 import pandas as pd
 
 from mscsim.errors import EvidenceError, SpecError
+from mscsim.evidence.library import SiteDefault
 from mscsim.spec.product import Product
 from mscsim.spec.source import CellSource
 
@@ -57,14 +58,9 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
 _REQUIRED = set(PROFILE_FIELDS) - {"potency_ratio_per_decade"}
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileValue:
-    """One documented value of a source profile."""
-
-    value: float
-    plausible: tuple[float, float]
-    evidence: str
-    source: str
+ProfileValue = SiteDefault
+"""One documented value of a source profile: value, plausible range, evidence tag and
+source, the same record as a parameter's site default."""
 
 
 @dataclass(frozen=True)

@@ -66,12 +66,15 @@ class Model(Protocol):
     - states listed in ``nonnegative`` never leave the engine negative;
     - an output at a dose time is the value just after the dose.
 
-    Two optional members let the fast engine treat kinks and switch off its
+    Optional members let the fast engine treat kinks and switch off its
     Runge-Kutta stages where the model is linear: ``switches(y, params)``
     returns an array ``(n_switches, n)`` whose sign change marks a kink of the
-    right-hand side (a step across one is refined), and ``linear_below_switches =
-    True`` declares that ``rhs == A @ y`` wherever every switch is negative.
-    :class:`~mscsim.models.CellKinetics` uses both for saturable retention.
+    right-hand side (a step across one is refined); ``activity(y, params)``
+    returns an array ``(n_terms, n)`` that is positive where a smooth nonlinear
+    term may be nonzero (no refinement); and ``linear_below_switches = True``
+    declares that ``rhs == A @ y`` wherever every switch and every activity is
+    negative. :class:`~mscsim.models.CellKinetics` uses switches for saturable
+    retention and activity for the immune memory's clearance.
 
     A third optional member, ``initial_state(params)``, returns the states at the
     start of a simulation, shape ``(n_states, P)`` (a disease's baseline); without

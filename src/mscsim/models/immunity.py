@@ -25,9 +25,9 @@ sensitised host. The priming gain
 is 0 for autologous cells, for a fully HLA-matched donor and under complete
 suppression of the adaptive response. ``P`` and ``M`` are linear in the cells;
 only the sensitised clearance (memory times cells) is nonlinear. It is taken as 0
-below :data:`MEMORY_FLOOR`, and it fades out continuously as the body's viable
-cells fall to :data:`CELL_FLOOR` (:func:`sensitised_weight`), so that once cells
-are gone the model is exactly linear (:func:`sensitised_switch`).
+below :data:`MEMORY_FLOOR`, and it fades out smoothly as the body's viable cells
+fall to :data:`CELL_FLOOR` (:func:`sensitised_weight`), so that once cells are
+gone the model is exactly linear (:func:`sensitised_switch`).
 
 Assumptions: sensitisation is scaled by the share of mismatched HLA loci, though
 the human review R42 found no effect of the number of mismatches on antibody
@@ -125,17 +125,19 @@ def sensitisation(memory: Array) -> Array:
 
 
 def sensitised_weight(cells: Array) -> Array:
-    """Return ``max(C - CELL_FLOOR, 0) / max(C, CELL_FLOOR)``: 0 at the floor, near 1 above.
+    """Return ``(max(C - CELL_FLOOR, 0) / max(C, CELL_FLOOR))**2``: 0 at the floor, near 1 above.
 
-    It makes the sensitised clearance fade out continuously (a kink, not a jump)
-    as the last viable cell goes, which keeps the fast engine accurate there.
+    It fades the sensitised clearance out as the last viable cell goes, smoothly
+    (value and slope are 0 at the floor), so the fast engine needs no refinement
+    there and keeps its order.
 
     Examples
     --------
     >>> sensitised_weight(np.array([0.0, 1.0, 2.0, 1e6]))
-    array([0.      , 0.      , 0.5     , 0.999999])
+    array([0.      , 0.      , 0.25    , 0.999998])
     """
-    out: Array = np.maximum(cells - CELL_FLOOR, 0.0) / np.maximum(cells, CELL_FLOOR)
+    ratio = np.maximum(cells - CELL_FLOOR, 0.0) / np.maximum(cells, CELL_FLOOR)
+    out: Array = ratio * ratio
     return out
 
 

@@ -107,8 +107,8 @@ class CellKinetics:
     nonnegative: tuple[str, ...] = states
     output_names: tuple[str, ...] = (*CELL_OUTPUTS, "sensitisation")
     linear_below_switches = True
-    """The nonlinear terms are the overflow above capacity and the sensitised
-    clearance (see :meth:`switches`)."""
+    """The nonlinear terms are the overflow above capacity (:meth:`switches`) and the
+    sensitised clearance (:meth:`activity`)."""
 
     def __init__(self) -> None:
         self.parameters: tuple[Parameter, ...] = (
@@ -214,18 +214,25 @@ class CellKinetics:
         return split
 
     def switches(self, y: Array, params: Params) -> Array:
-        """Return where the right-hand side has a kink or switches a term on.
+        """Return retained cells minus capacity: the kink of the overflow term.
 
-        Retained cells minus capacity (overflow), and a function that is positive
-        where immune memory clears cells faster
-        (:func:`~mscsim.models.immunity.sensitised_switch`). Optional in the
-        :class:`~mscsim.models.Model` contract: the fast engine refines a step in
-        which any switch changes sign.
+        Optional in the :class:`~mscsim.models.Model` contract: the fast engine
+        refines a step in which a switch changes sign.
         """
-        excess = y[3] - params["target_capacity_cells"]
+        excess: Array = y[3] - params["target_capacity_cells"]
+        return excess[None, :]
+
+    def activity(self, y: Array, params: Params) -> Array:
+        """Return where immune memory clears cells faster (positive), shape ``(1, n)``.
+
+        Optional in the :class:`~mscsim.models.Model` contract: where this and
+        every switch are negative the kinetics are exactly linear
+        (:func:`~mscsim.models.immunity.sensitised_switch`). The term fades out
+        continuously, so crossing zero needs no refinement.
+        """
         cells = y[:CELL_STATES].sum(axis=0)
-        memory = sensitised_switch(y[6], cells, params)
-        return np.stack([excess, np.broadcast_to(memory, excess.shape)])
+        out: Array = np.broadcast_to(sensitised_switch(y[6], cells, params), cells.shape)
+        return out[None, :]
 
     def outputs(self, y: Array, params: Params) -> dict[str, Array]:
         """Return cells by compartment and in total, and the sensitisation (0-1)."""

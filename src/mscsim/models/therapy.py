@@ -160,6 +160,10 @@ class TherapyModel:
             return kinetic
         return np.concatenate([kinetic, factor_switch(y[self._f], params)[None, :]])
 
+    def activity(self, y: Array, params: Params) -> Array:
+        """Return the kinetics' activity (immune memory clearing cells)."""
+        return self.kinetics.activity(y[: self._nk], params)
+
     def initial_state(self, params: Params) -> Array:
         """Return no cells, no factor, the disease's baseline and ``unit = 1``."""
         x0 = self.disease.initial_state(params)
