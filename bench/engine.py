@@ -37,9 +37,17 @@ from mscsim.io import load_scenario
 from mscsim.models import CellKinetics
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-SCENARIOS = {
-    "SCA, UC-MSC IV x4, 365 d (linear)": EXAMPLES / "sca_uc_msc_iv.toml",
-    "CLI, BM-MSC IM 1.4e8 > capacity, 42 d (nonlinear)": EXAMPLES / "cli_bm_msc_im.toml",
+# label: (scenario file, donor or None to keep the file's)
+SCENARIOS: dict[str, tuple[Path, str | None]] = {
+    "SCA, UC-MSC IV x4, 365 d, autologous (linear)": (
+        EXAMPLES / "sca_uc_msc_iv.toml",
+        "autologous",
+    ),
+    "SCA, UC-MSC IV x4, 365 d, allogeneic (immune memory: nonlinear)": (
+        EXAMPLES / "sca_uc_msc_iv.toml",
+        None,
+    ),
+    "CLI, BM-MSC IM 1.4e8 > capacity, 42 d (nonlinear)": (EXAMPLES / "cli_bm_msc_im.toml", None),
 }
 VARIED = ("lung_half_life_days", "target_half_life_days", "homing_fraction")
 
@@ -100,9 +108,13 @@ def main() -> int:
         f"fast engine on {n} patients; scipy backend on {args.n_scipy}; "
         f"tight reference on {args.n_reference}"
     )
-    for label, path in SCENARIOS.items():
+    for label, (path, donor) in SCENARIOS.items():
+        scenario = load_scenario(path)
+        if donor is not None:
+            product = scenario.product.model_copy(update={"donor": donor})
+            scenario = scenario.model_copy(update={"product": product})
         # The engine benchmark measures cell kinetics alone (the disease adds nonlinear PD).
-        inputs = prepare_scenario(load_scenario(path), model=CellKinetics())
+        inputs = prepare_scenario(scenario, model=CellKinetics())
         params = patient_params(inputs.params, n, args.seed)
 
         fast, fast_s = run(inputs, params, n)
