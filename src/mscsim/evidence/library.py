@@ -77,6 +77,11 @@ class Parameter:
         Reference IDs and what they show.
     sites : mapping
         Site-specific defaults, keyed by site name.
+    omega : float
+        Default between-patient variability: SD of the log value in virtual
+        populations (0: the same for everyone).
+    omega_source : str
+        Where that variability comes from.
     """
 
     name: str
@@ -90,6 +95,8 @@ class Parameter:
     evidence: str
     source: str
     sites: Mapping[str, SiteDefault] = field(default_factory=dict)
+    omega: float = 0.0
+    omega_source: str = ""
 
     @property
     def is_provisional(self) -> bool:
@@ -167,6 +174,8 @@ def _parse(name: str, raw: Mapping[str, Any]) -> Parameter:
         evidence=str(raw["evidence"]),
         source=str(raw["source"]),
         sites=sites,
+        omega=float(raw.get("omega", 0.0)),
+        omega_source=str(raw.get("omega_source", "")),
     )
 
 
@@ -273,6 +282,7 @@ class ParameterLibrary:
                         "provisional": d.evidence in {"I", "G"},
                         "description": p.description,
                         "source": d.source,
+                        "omega": p.omega,
                     }
                 )
         return pd.DataFrame(rows)

@@ -39,6 +39,7 @@ from mscsim.spec.disease import (
 )
 
 __all__ = [
+    "BASELINE_COVARIATE",
     "DISEASES",
     "Disease",
     "Inflammation",
@@ -118,6 +119,18 @@ def _params(model: str) -> tuple[Parameter, ...]:
     return load_library().for_model(model)
 
 
+BASELINE_COVARIATE = "disease_baseline"
+"""Optional per-patient covariate: the disease's baseline outcome, overriding the
+one the disease was built with (virtual populations sample it)."""
+
+
+def _baseline(params: Params, default: float) -> Array:
+    """Return the per-patient baseline, shape ``(P,)``."""
+    if BASELINE_COVARIATE in params:
+        return np.asarray(params[BASELINE_COVARIATE], dtype=float)
+    return np.array([default])
+
+
 class NoDisease:
     """No disease: kinetics and paracrine effect only."""
 
@@ -185,8 +198,9 @@ class SpinocerebellarAtaxia:
         )
 
     def initial_state(self, params: Params) -> Array:
-        """Return ``D = baseline_score`` and ``U = 0``."""
-        return np.array([[self.baseline_score], [0.0]])
+        """Return ``D = baseline_score`` (or the ``disease_baseline`` covariate) and ``U = 0``."""
+        d = _baseline(params, self.baseline_score)
+        return np.stack([d, np.zeros_like(d)])
 
     def course(self, params: Params) -> tuple[Array, Array]:
         """Return the natural and per-effect matrices; see the class docstring."""
@@ -237,8 +251,8 @@ class LimbIschemia:
         self.parameters: tuple[Parameter, ...] = _params(self.name)
 
     def initial_state(self, params: Params) -> Array:
-        """Return the baseline perfusion ratio."""
-        return np.array([[self.baseline_perfusion_ratio]])
+        """Return the baseline perfusion ratio (or the ``disease_baseline`` covariate)."""
+        return _baseline(params, self.baseline_perfusion_ratio)[None, :]
 
     def course(self, params: Params) -> tuple[Array, Array]:
         """Return the natural and per-effect matrices; see the class docstring."""
@@ -289,8 +303,8 @@ class Inflammation:
         self.parameters: tuple[Parameter, ...] = _params(self.name)
 
     def initial_state(self, params: Params) -> Array:
-        """Return the baseline index."""
-        return np.array([[self.baseline_index]])
+        """Return the baseline index (or the ``disease_baseline`` covariate)."""
+        return _baseline(params, self.baseline_index)[None, :]
 
     def course(self, params: Params) -> tuple[Array, Array]:
         """Return the natural and per-effect matrices; see the class docstring."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mscsim.spec.disease import DiseaseSpec, NoDiseaseSpec
 from mscsim.spec.dose import Dose
 from mscsim.spec.patient import Patient
+from mscsim.spec.population import PopulationSpec
 from mscsim.spec.product import Product
 from mscsim.spec.regimen import Regimen
 
@@ -63,7 +64,8 @@ class Scenario(BaseModel):
 
     ``dose`` holds the ``[[dose]]`` tables; an empty list means the untreated
     course. ``disease`` chooses the disease course (default: none).
-    ``parameters`` overrides model parameters by name.
+    ``parameters`` overrides model parameters by name. ``population`` makes the
+    ``n_patients`` simulated patients differ (:class:`PopulationSpec`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -74,6 +76,7 @@ class Scenario(BaseModel):
     disease: DiseaseSpec = Field(default_factory=NoDiseaseSpec)
     simulation: SimulationSettings
     parameters: dict[str, float] = Field(default_factory=dict)
+    population: PopulationSpec | None = None
 
     @model_validator(mode="after")
     def _check_doses_within_horizon(self) -> Self:
@@ -99,6 +102,20 @@ class Scenario(BaseModel):
                 f"product.donor_age_years = {donor_age:g}: autologous cells come from the "
                 f"patient, aged {age:g}; leave it out"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_population(self) -> Self:
+        pop = self.population
+        if pop is None:
+            return self
+        if pop.genotype_mix is not None and self.disease.model != "sca":
+            model = self.disease.model
+            raise ValueError(
+                f"population.genotype_mix: needs [disease] model = 'sca', not {model!r}"
+            )
+        if pop.baseline is not None and self.disease.model == "none":
+            raise ValueError("population.baseline: needs a [disease] with a baseline")
         return self
 
     @property

@@ -1,0 +1,210 @@
+"""Draw virtual patients: covariates, random effects and lots, keyed by patient id.
+
+Patient ``i`` gets its standard normal deviates from
+``SeedSequence(seed, spawn_key=(i,))``, in a fixed layout (one slot per
+covariate, per varying parameter and per lot draw). A patient's values therefore
+never depend on which other patients are drawn with it, on chunk sizes or on
+workers.
+
+Defaults: every library parameter with an ``omega`` varies log-normally
+(``mscsim params`` lists them with their source); weight varies log-normally
+around the patient's weight with :data:`DEFAULT_WEIGHT_CV`; with
+``lot_variability`` each patient receives a lot drawn from the source's
+lot-to-lot distributions (:mod:`mscsim.population.lots`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.special import ndtr, ndtri
+
+from mscsim.engine.events import ResolvedDose
+from mscsim.errors import SpecError
+from mscsim.evidence.library import Parameter, load_library
+from mscsim.models.base import Array
+from mscsim.models.disease import BASELINE_COVARIATE
+from mscsim.population.lots import lot_variability
+from mscsim.spec.disease import Genotype, ScaSpec
+from mscsim.spec.population import PopulationSpec
+from mscsim.spec.scenario import Scenario
+
+__all__ = ["DEFAULT_WEIGHT_CV", "VirtualPatients", "deviates", "sample_patients"]
+
+DEFAULT_WEIGHT_CV = 0.2
+"""Between-patient CV of body weight when the population gives none (a guess
+spanning typical adult weights, about 45-95 kg around 65 kg)."""
+
+_GENOTYPES = [g for g in Genotype if g is not Genotype.POOLED]
+
+
+def deviates(seed: int, patient_ids: NDArray[np.int64], n_slots: int) -> Array:
+    """Return standard normal deviates, shape ``(n_patients, n_slots)``, keyed by patient id."""
+    bits = np.empty((patient_ids.size, n_slots), dtype=np.uint64)
+    for row, pid in enumerate(patient_ids.tolist()):
+        seq = np.random.SeedSequence(seed, spawn_key=(int(pid),))
+        bits[row] = seq.generate_state(n_slots, dtype=np.uint64)
+    u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    out: Array = ndtri(u)
+    return out
+
+
+@dataclass(frozen=True)
+class VirtualPatients:
+    """Sampled patients, ready to simulate.
+
+    Attributes
+    ----------
+    patient_ids : ndarray of int
+    params : dict of str to ndarray
+        Parameters and covariates, each ``(1,)`` or ``(n,)``.
+    doses : tuple of ResolvedDose
+        Viable cells per patient (weight and lot viability included).
+    covariates : DataFrame
+        One row per patient: ``patient_id`` and every sampled covariate.
+    """
+
+    patient_ids: NDArray[np.int64]
+    params: dict[str, Array]
+    doses: tuple[ResolvedDose, ...]
+    covariates: pd.DataFrame
+
+
+def _omegas(names: Sequence[str], spec: PopulationSpec) -> dict[str, float]:
+    library = load_library()
+    omegas = {n: library.get(n).omega for n in names if n in library and library.get(n).omega > 0}
+    unknown = [n for n in spec.omega if n not in names]
+    if unknown:
+        raise SpecError(
+            f"population.omega.{unknown[0]}: not a parameter of this model; see `mscsim params`"
+        )
+    omegas.update(spec.omega)
+    return {n: w for n, w in omegas.items() if w > 0}
+
+
+def _correlated(z: Array, names: list[str], spec: PopulationSpec) -> Array:
+    corr = spec.correlation
+    if corr is None:
+        return z
+    missing = [n for n in corr.names if n not in names]
+    if missing:
+        raise SpecError(
+            f"population.correlation.names: {missing[0]} has no omega; give it one in "
+            "population.omega"
+        )
+    idx = [names.index(n) for n in corr.names]
+    m = np.array(corr.matrix)
+    w, v = np.linalg.eigh(m)
+    root = v * np.sqrt(np.clip(w, 0, None))
+    out = z.copy()
+    out[:, idx] = z[:, idx] @ root.T
+    return out
+
+
+def _varied(p: Parameter, values: Array) -> Array:
+    low, high = p.allowed
+    out: Array = np.clip(values, low, high)
+    return out
+
+
+def sample_patients(
+    scenario: Scenario,
+    params: Mapping[str, Array],
+    doses: Sequence[ResolvedDose],
+    patient_ids: NDArray[np.int64],
+    *,
+    viability: float,
+) -> VirtualPatients:
+    """Draw the patients ``patient_ids`` of ``scenario``'s population.
+
+    ``params`` and ``doses`` are the scenario's resolved values for its typical
+    patient (:func:`~mscsim.engine.prepare_scenario`); ``viability`` is the
+    viability they assume.
+
+    Raises
+    ------
+    SpecError
+        If the scenario has no ``[population]`` or names unknown parameters.
+    """
+    spec = scenario.population
+    if spec is None:
+        raise SpecError("population: the scenario has no [population] table")
+    ids = np.asarray(patient_ids, dtype=np.int64)
+    n = ids.size
+    library = load_library()
+    omegas = _omegas([k for k in params if k in library], spec)
+    names = sorted(omegas)
+    # Slot layout: weight, age, baseline, sex, genotype, lot potency, lot viability, parameters.
+    z = deviates(spec.seed, ids, 7 + len(names))
+    eta = _correlated(z[:, 7:], names, spec)
+    out = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    cov: dict[str, Array | NDArray[np.int64] | list[str]] = {"patient_id": ids}
+
+    weight_dist = spec.weight_kg
+    base_weight = scenario.patient.weight_kg
+    if weight_dist is None:
+        sigma = np.sqrt(np.log1p(DEFAULT_WEIGHT_CV**2))
+        weight = base_weight * np.exp(sigma * z[:, 0])
+    else:
+        weight = weight_dist.from_normal(z[:, 0])
+    if np.any(weight <= 0):
+        raise SpecError("population.weight_kg: draws must be > 0 kg; set min")
+    out["weight_kg"] = weight
+    cov["weight_kg"] = weight
+    if spec.age_years is not None:
+        out["age_years"] = np.clip(spec.age_years.from_normal(z[:, 1]), 0, 120)
+        cov["age_years"] = out["age_years"]
+    if spec.baseline is not None:
+        out[BASELINE_COVARIATE] = spec.baseline.from_normal(z[:, 2])
+        cov["baseline"] = out[BASELINE_COVARIATE]
+    if spec.female_fraction is not None:
+        cov["female"] = ndtr(z[:, 3]) < spec.female_fraction
+    if spec.genotype_mix is not None:
+        disease = scenario.disease
+        if not isinstance(disease, ScaSpec):
+            raise SpecError("population.genotype_mix: needs [disease] model = 'sca'")
+        genotypes = list(spec.genotype_mix)
+        edges = np.cumsum([spec.genotype_mix[g] for g in genotypes])
+        pick = np.minimum(np.searchsorted(edges, ndtr(z[:, 4]), side="right"), len(genotypes) - 1)
+        own = f"sara_progression_{disease.genotype.value.lower()}_per_year"
+        rates = np.array(
+            [library.get(f"sara_progression_{g.value.lower()}_per_year").value for g in genotypes]
+        )
+        out[own] = rates[pick]
+        cov["genotype"] = [genotypes[i].value for i in pick]
+    lot_viability = np.full(n, viability)
+    if spec.lot_variability:
+        lots = lot_variability(
+            scenario.product.source,
+            potency=float(np.asarray(params["potency"]).reshape(-1)[0]),
+            viability=viability,
+        ).from_deviates(z[:, 5], _uniform(z[:, 6]))
+        out["potency"] = lots["potency"].to_numpy()
+        lot_viability = lots["viability"].to_numpy()
+        cov["lot_potency"] = out["potency"]
+        cov["lot_viability"] = lot_viability
+    for j, name in enumerate(names):
+        typical = np.broadcast_to(out[name], (n,))
+        out[name] = _varied(library.get(name), typical * np.exp(omegas[name] * eta[:, j]))
+        cov[name] = out[name]
+
+    events = scenario.regimen.expand()
+    resolved = []
+    for event, dose in zip(events, doses, strict=True):
+        if event.cells is not None:
+            cells = np.full(n, event.cells)
+        else:
+            cells = float(event.cells_per_kg or 0.0) * weight
+        resolved.append(
+            ResolvedDose(dose.time_day, dose.route, cells * lot_viability, dose.duration_day)
+        )
+    return VirtualPatients(ids, out, tuple(resolved), pd.DataFrame(cov))
+
+
+def _uniform(z: Array) -> Array:
+    out: Array = ndtr(z)
+    return out
