@@ -9,10 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mscsim.errors import SpecError
 
-__all__ = ["TABLE_FORMATS", "atomic_path", "check_table_path", "read_table", "write_table"]
+__all__ = [
+    "TABLE_FORMATS",
+    "TableWriter",
+    "atomic_path",
+    "check_table_path",
+    "read_table",
+    "write_table",
+]
 
 TABLE_FORMATS: tuple[str, ...] = (".csv", ".parquet")
 
@@ -59,6 +68,42 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         else:
             frame.to_parquet(tmp, index=False)
     return path
+
+
+class TableWriter:
+    """Write a table in chunks, atomically: nothing appears at ``path`` until :meth:`close`.
+
+    Use as a context manager; an exception discards the partial file. Parquet chunks
+    become row groups (``pyarrow``); CSV chunks are appended after one header.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = check_table_path(path)
+        self._atomic = atomic_path(self.path)
+        self._tmp: Path | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def __enter__(self) -> TableWriter:
+        self._tmp = self._atomic.__enter__()
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` (same columns every time)."""
+        assert self._tmp is not None  # noqa: S101 - only inside the context
+        if self.path.suffix.lower() == ".csv":
+            frame.to_csv(self._tmp, mode="a", header=self.rows == 0, index=False)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._tmp, table.schema)
+            self._parquet.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self._atomic.__exit__(*exc)  # type: ignore[arg-type]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
