@@ -11,6 +11,7 @@ from mscsim.cli.analysis import compare, models, withdrawal
 from mscsim.cli.evidence import dose, params
 from mscsim.cli.quality import qc, sources
 from mscsim.cli.simulate import plot, simulate
+from mscsim.cli.trial import trial
 
 __all__ = ["app", "main"]
 
@@ -47,6 +48,7 @@ app.command()(withdrawal)
 app.command()(models)
 app.command()(qc)
 app.command()(sources)
+app.command()(trial)
 
 
 def main() -> None:

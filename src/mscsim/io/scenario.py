@@ -12,11 +12,13 @@ from pydantic import BaseModel, ValidationError
 from mscsim.errors import SpecError
 from mscsim.spec.lot import Lot
 from mscsim.spec.scenario import Scenario
+from mscsim.spec.trial import TrialSpec
 
 __all__ = [
     "format_validation_error",
     "load_lot",
     "load_scenario",
+    "load_trial",
     "parse_lot",
     "parse_scenario",
     "read_toml",
@@ -180,3 +182,34 @@ def load_scenario(path: str | Path) -> Scenario:
         file (``[product] lot``, relative to the scenario file) that is.
     """
     return parse_scenario(read_toml(path, what="scenario"), base_dir=Path(path).parent)
+
+
+def load_trial(path: str | Path) -> TrialSpec:
+    """Read and validate a trial file; each arm's ``scenario`` is relative to it.
+
+    Raises
+    ------
+    SpecError
+        For a missing or malformed trial or scenario file, an unknown key or a bad
+        value (one line naming the field).
+    """
+    path = Path(path)
+    data = read_toml(path, what="trial")
+    arms = data.get("arm")
+    if isinstance(arms, list):
+        resolved = []
+        for i, arm in enumerate(arms):
+            if isinstance(arm, dict) and isinstance(arm.get("scenario"), str):
+                name = arm["scenario"]
+                where = Path(name) if Path(name).is_absolute() else path.parent / name
+                try:
+                    scenario = load_scenario(where)
+                except SpecError as err:
+                    raise SpecError(f"arm[{i}].scenario = {name!r}: {err}") from None
+                arm = {**arm, "scenario": scenario}
+            resolved.append(arm)
+        data = {**data, "arm": resolved}
+    try:
+        return TrialSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(err, TrialSpec)) from None

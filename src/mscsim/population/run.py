@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY
 from mscsim.engine.integrate import EngineName, simulate
 from mscsim.engine.result import SimulationResult
 from mscsim.engine.scenario import prepare_scenario
@@ -36,7 +37,7 @@ __all__ = [
     "simulate_population",
 ]
 
-DEFAULT_CHUNK_SIZE = 2_000
+DEFAULT_CHUNK_SIZE = 5_000
 """Patients simulated together: large enough to vectorize, small enough to stream."""
 
 T = TypeVar("T")
@@ -68,11 +69,14 @@ def simulate_chunk(
     engine: EngineName = "fast",
     allow_beyond_evidence: bool = False,
     allow_failed_lot: bool = False,
+    times_day: NDArray[np.float64] | None = None,
+    max_step_day: float = DEFAULT_MAX_STEP_DAY,
 ) -> PopulationChunk:
     """Sample and simulate the patients ``patient_ids`` of ``scenario``'s population.
 
-    Warnings about the scenario itself (dose evidence, lot) are not repeated per
-    chunk: check them once with :func:`~mscsim.engine.prepare_scenario`.
+    ``times_day`` replaces the scenario's output grid. Warnings about the scenario
+    itself (dose evidence, lot) are not repeated per chunk: check them once with
+    :func:`~mscsim.engine.prepare_scenario`.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MscsimWarning)
@@ -91,10 +95,11 @@ def simulate_chunk(
     result = simulate(
         inputs.model,
         patients.doses,
-        times_day=inputs.times_day,
+        times_day=inputs.times_day if times_day is None else times_day,
         params=patients.params,
         n_patients=int(patient_ids.size),
         engine=engine,
+        max_step_day=max_step_day,
     )
     return PopulationChunk(replace(result, patient_ids=patients.patient_ids), patients.covariates)
 
@@ -167,9 +172,11 @@ def simulate_population(
     dask: str | None = None,
     allow_beyond_evidence: bool = False,
     allow_failed_lot: bool = False,
+    times_day: NDArray[np.float64] | None = None,
+    max_step_day: float = DEFAULT_MAX_STEP_DAY,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[PopulationChunk]:
-    """Yield the population's chunks in patient order.
+    """Yield the population's chunks in patient order (``times_day``: other output times).
 
     Examples
     --------
@@ -185,7 +192,9 @@ def simulate_population(
     prepare_scenario(  # refuse bad input (and warn once) before any chunk runs
         scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
     )
-    run = _ChunkRunner(scenario, engine, allow_beyond_evidence, allow_failed_lot)
+    run = _ChunkRunner(
+        scenario, engine, allow_beyond_evidence, allow_failed_lot, times_day, max_step_day
+    )
     yield from map_chunks(run, patient_chunks(n, chunk_size), dask=dask, progress=progress)
 
 
@@ -197,6 +206,8 @@ class _ChunkRunner:
     engine: EngineName
     allow_beyond_evidence: bool
     allow_failed_lot: bool
+    times_day: NDArray[np.float64] | None = None
+    max_step_day: float = DEFAULT_MAX_STEP_DAY
 
     def __call__(self, ids: NDArray[np.int64]) -> PopulationChunk:
         return simulate_chunk(
@@ -205,6 +216,8 @@ class _ChunkRunner:
             engine=self.engine,
             allow_beyond_evidence=self.allow_beyond_evidence,
             allow_failed_lot=self.allow_failed_lot,
+            times_day=self.times_day,
+            max_step_day=self.max_step_day,
         )
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from mscsim.analysis.withdrawal import Withdrawal, WithdrawalComparison
 
-__all__ = ["plot_comparison", "plot_withdrawal"]
+__all__ = ["plot_comparison", "plot_trial", "plot_withdrawal"]
 
 
 def _pyplot() -> Any:
@@ -124,6 +124,71 @@ def plot_withdrawal(
     _withdrawal_panel(right, zoomed, f"Reference drug: rebound {drug.rebound:.2g}")
     right.set_xlim(max(0.0, drug.stop_day - 30), drug.stop_day + 30)
     fig.suptitle(title or "Stopping treatment: MSC vs a drug with tolerance")
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_trial(
+    replicates: pd.DataFrame,
+    summary: dict[str, Any],
+    path: str | Path,
+    *,
+    power_curve: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Path:
+    """Plot the estimates over replicates (and power against n per arm, if given).
+
+    Parameters
+    ----------
+    replicates : DataFrame
+        ``estimate`` and ``rejected`` per replicate (``run_trial(...).replicates``).
+    summary : dict
+        ``true_effect``, ``power``, ``endpoint``, ``alpha`` (``run_trial(...).summary``).
+    power_curve : DataFrame, optional
+        ``n_per_arm``, ``power``, ``power_se`` (``power_curve(...)``).
+    """
+    path = check_figure_path(path)
+    plt = _pyplot()
+    panels = 2 if power_curve is not None else 1
+    fig, row = plt.subplots(
+        1, panels, figsize=(6 * panels, 4.2), layout="constrained", squeeze=False
+    )
+    ax = row[0][0]
+    estimates = replicates["estimate"].dropna()
+    rejected = replicates.loc[estimates.index, "rejected"].astype(bool)
+    bins = max(10, min(60, int(len(estimates) ** 0.5)))
+    ax.hist(
+        [estimates[~rejected], estimates[rejected]],
+        bins=bins,
+        stacked=True,
+        label=["not significant", f"p < {summary['alpha']:g}"],
+        color=["lightgrey", "tab:blue"],
+    )
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.axvline(float(summary["true_effect"]), color="tab:red", linestyle="--", label="true effect")
+    ax.set_xlabel(f"estimate, treated - control ({summary['endpoint']})")
+    ax.set_ylabel("replicates")
+    ax.set_title(f"power {float(summary['power']):.2f} over {len(replicates)} replicates")
+    ax.legend(frameon=False, fontsize="small")
+    if power_curve is not None:
+        ax2 = row[0][1]
+        ax2.errorbar(
+            power_curve["n_per_arm"],
+            power_curve["power"],
+            yerr=1.96 * power_curve["power_se"],
+            marker="o",
+            capsize=3,
+        )
+        ax2.axhline(0.8, color="grey", linestyle=":", label="80%")
+        ax2.axhline(float(summary["alpha"]), color="grey", linestyle="--", label="alpha")
+        ax2.set_xscale("log")
+        ax2.set_xlabel("patients per arm")
+        ax2.set_ylabel("power")
+        ax2.set_ylim(0, 1.02)
+        ax2.legend(frameon=False, fontsize="small")
+        ax2.grid(True, alpha=0.3)
+    fig.suptitle(title or "Virtual trial")
     _save(fig, path)
     plt.close(fig)
     return path
