@@ -27,6 +27,8 @@ from scipy import stats
 
 from mscsim.engine.integrate import EngineName
 from mscsim.errors import SpecError
+from mscsim.models.disease import disease_from_spec
+from mscsim.models.therapy import TherapyModel
 from mscsim.population.run import DEFAULT_CHUNK_SIZE, simulate_population
 from mscsim.population.sample import deviates
 from mscsim.spec.population import PopulationSpec
@@ -58,6 +60,18 @@ class TrialResult:
     patients: pd.DataFrame
     replicates: pd.DataFrame
     summary: dict[str, object]
+
+
+def _check_endpoint(spec: TrialSpec) -> None:
+    """Refuse an endpoint output that an arm's model does not have, before any work."""
+    output = spec.endpoint.output
+    for i, arm in enumerate(spec.arm):
+        names = TherapyModel(disease_from_spec(arm.scenario.disease)).output_names
+        if output not in names:
+            raise SpecError(
+                f"endpoint.output = {output!r}: not an output of arm[{i}]'s model; "
+                f"one of {', '.join(names)}"
+            )
 
 
 def _arm_seed(seed: int, arm: int, stream: int) -> int:
@@ -114,9 +128,6 @@ def _simulate_arm(
         max_step_day=spec.trial.max_step_day,
         progress=progress,
     ):
-        if output not in chunk.result.outputs:
-            names = ", ".join(chunk.result.outputs)
-            raise SpecError(f"endpoint.output = {output!r}: not an output; one of {names}")
         true.append(chunk.result.output(output))
     values = np.concatenate(true)[:, np.searchsorted(times, visits)]
     ids = np.arange(replicates * n, dtype=np.int64)
@@ -218,6 +229,7 @@ def run_trial(
         arms = tuple(a.model_copy(update={"n": n_per_arm}) for a in spec.arm)
         spec = spec.model_copy(update={"arm": arms})
     spec = spec.model_copy(update={"trial": settings})
+    _check_endpoint(spec)
     r = settings.replicates
     frames = [
         _simulate_arm(

@@ -1,0 +1,134 @@
+"""``mscsim simulate`` with a population and ``mscsim trial`` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from tests.cli.test_cli import EXAMPLES, invoke
+
+POPULATION = """
+[patient]
+weight_kg = 70
+
+[product]
+source = "bone_marrow"
+donor = "autologous"
+viability = 0.9
+
+[[dose]]
+route = "intramuscular"
+cells = 5e7
+
+[disease]
+model = "inflammation"
+
+[simulation]
+horizon_days = 14
+n_patients = 30
+
+[population]
+seed = 4
+"""
+
+TRIAL = """
+[trial]
+replicates = 20
+seed = 3
+
+[endpoint]
+output = "inflammation_index"
+day = 10
+
+[measurement]
+additive_sd = 0.1
+
+[[arm]]
+name = "MSC"
+n = 6
+scenario = "arm.toml"
+
+[[arm]]
+name = "placebo"
+n = 6
+placebo = true
+scenario = "arm.toml"
+"""
+
+
+def test_a_population_writes_every_patient_and_its_covariates(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(POPULATION)
+    out, cov = tmp_path / "p.parquet", tmp_path / "cov.csv"
+    code, stdout, _ = invoke(
+        "simulate",
+        str(tmp_path / "s.toml"),
+        "-o",
+        str(out),
+        "--covariates-out",
+        str(cov),
+        "--chunk-size",
+        "7",
+    )
+    assert code == 0, stdout
+    frame = pd.read_parquet(out)
+    assert frame["patient_id"].nunique() == 30 and len(frame) == 30 * 15
+    assert frame.groupby("time_day")["inflammation_index"].std().iloc[-1] > 0
+    assert len(pd.read_csv(cov)) == 30
+    assert "sampled patients" in stdout
+
+
+def test_a_population_summary_writes_percentiles(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(POPULATION)
+    out = tmp_path / "sum.csv"
+    code, _, _ = invoke("simulate", str(tmp_path / "s.toml"), "-o", str(out), "--summary")
+    assert code == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["time_day", "output", "p5", "p50", "p95", "mean"]
+    assert (frame["p5"] <= frame["p50"]).all() and (frame["p50"] <= frame["p95"]).all()
+
+
+def test_population_options_without_a_population_are_refused(tmp_path: Path) -> None:
+    text = POPULATION.split("[population]")[0]
+    (tmp_path / "s.toml").write_text(text)
+    code, _, stderr = invoke("simulate", str(tmp_path / "s.toml"), "-o", "x.csv", "--summary")
+    assert code == 2
+    assert stderr == "error: --summary: needs a [population] table in the scenario\n"
+
+
+def test_trial_writes_its_tables_summary_and_plot(tmp_path: Path) -> None:
+    (tmp_path / "arm.toml").write_text(POPULATION)
+    (tmp_path / "t.toml").write_text(TRIAL)
+    out = tmp_path / "out"
+    code, stdout, _ = invoke(
+        "trial", str(tmp_path / "t.toml"), "-o", str(out), "--power-curve", "4,8"
+    )
+    assert code == 0, stdout
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("power", "effect_estimate", "ci_low", "ci_high", "replicates", "n_per_arm"):
+        assert key in summary
+    assert summary["replicates"] == 20 and summary["n_per_arm"] == {"MSC": 6, "placebo": 6}
+    assert len(pd.read_parquet(out / "replicates.parquet")) == 20
+    assert len(pd.read_parquet(out / "patients.parquet")) == 20 * 12
+    assert [p["n_per_arm"] for p in summary["power_curve"]] == [4, 8]
+    assert (out / "trial.png").stat().st_size > 10_000
+    assert "power" in stdout
+
+
+def test_trial_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "arm.toml").write_text(POPULATION)
+    (tmp_path / "t.toml").write_text(
+        TRIAL.replace('output = "inflammation_index"', 'output = "sara"')
+    )
+    code, _, stderr = invoke("trial", str(tmp_path / "t.toml"), "-o", str(tmp_path / "o"))
+    assert code == 2
+    assert stderr.startswith("error: endpoint.output = 'sara': not an output of arm[0]'s model")
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "t.toml").write_text(TRIAL.replace("arm.toml", "missing.toml", 1))
+    code, _, stderr = invoke("trial", str(tmp_path / "t.toml"), "-o", str(tmp_path / "o"))
+    assert code == 2
+    assert stderr.startswith("error: arm[0].scenario = 'missing.toml': scenario = ")
+    code, _, stderr = invoke(
+        "trial", str(EXAMPLES / "sca_trial.toml"), "-o", "o", "--power-curve", "1"
+    )
+    assert code == 2 and "--power-curve = '1'" in stderr
