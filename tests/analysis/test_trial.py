@@ -60,6 +60,7 @@ def test_a_large_true_effect_gives_power_near_one() -> None:
     result = run_trial(spec, n_per_arm=20)
     assert result.summary["true_effect"] < -0.3  # inflammation falls under treatment
     assert result.summary["power"] >= 0.98
+    assert result.summary["n_treated_for_80_percent_power"] <= 20
     est = result.replicates["estimate"]
     assert est.mean() == pytest.approx(result.summary["true_effect"], abs=4 * est.std() / 10 + 0.02)
 

@@ -53,8 +53,9 @@ class TrialResult:
         rejected, n_treated, n_control``.
     summary : dict
         ``power``, ``effect_estimate``, ``ci_low``, ``ci_high``, ``true_effect``,
-        ``replicates``, ``n_per_arm``, ``alpha``, ``analysis``, ``endpoint`` and
-        safety counts per arm.
+        ``replicates``, ``n_per_arm``, ``alpha``, ``analysis``, ``endpoint``,
+        safety counts per arm and ``n_treated_for_80_percent_power`` (a t-test
+        calculation from the simulated effect and SD).
     """
 
     patients: pd.DataFrame
@@ -276,6 +277,7 @@ def run_trial(
     safety = (patients.groupby("arm")[["infusions", "fevers", "serious_events"]].sum() / r).to_dict(
         orient="index"
     )
+    n80 = _n_for_power(kept, treated, control, float(by_arm[treated] - by_arm[control]), spec)
     summary: dict[str, object] = {
         "power": float(table["rejected"].mean()),
         "effect_estimate": float(table["estimate"].mean()),
@@ -292,8 +294,30 @@ def run_trial(
         "seed": settings.seed,
         "dropout": settings.dropout,
         "safety_per_replicate": safety,
+        "n_treated_for_80_percent_power": n80,
     }
     return TrialResult(patients, table, summary)
+
+
+def _n_for_power(
+    kept: pd.DataFrame, treated: str, control: str, effect: float, spec: TrialSpec
+) -> float | None:
+    """Return the treated-arm size for 80% power (control in the same ratio), or None.
+
+    A normal-approximation t-test power calculation (statsmodels ``TTestIndPower``)
+    with the simulated true effect and the pooled SD of the observed change; it
+    ignores ANCOVA's baseline adjustment, so it is conservative for ``ancova``.
+    """
+    from statsmodels.stats.power import TTestIndPower  # type: ignore[import-untyped]
+
+    sd = float(np.sqrt(kept.groupby("arm")["change"].var().mean()))
+    if not (sd > 0 and abs(effect) > 0):
+        return None
+    ratio = spec.control.n / spec.treated.n
+    n = TTestIndPower().solve_power(
+        effect_size=abs(effect) / sd, alpha=spec.trial.alpha, power=0.8, ratio=ratio
+    )
+    return float(np.ceil(n))
 
 
 def power_curve(

@@ -94,6 +94,9 @@ def trial(
     table.add_row("true effect (treated - control)", f"{summary['true_effect']:+.3f}")
     table.add_row("mean estimate", f"{summary['effect_estimate']:+.3f}")
     table.add_row("mean CI", f"{summary['ci_low']:+.3f} to {summary['ci_high']:+.3f}")
+    n80 = summary.get("n_treated_for_80_percent_power")
+    if n80 is not None:
+        table.add_row("treated n for 80% power (t-test)", f"{n80:,.0f}")
     for arm, counts in summary["safety_per_replicate"].items():  # type: ignore[attr-defined]
         table.add_row(
             f"{arm}: per replicate",
