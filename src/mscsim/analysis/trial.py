@@ -81,8 +81,13 @@ def _arm_seed(seed: int, arm: int, stream: int) -> int:
     return int(state >> np.uint64(1))
 
 
-def _arm_scenario(arm: Arm, seed: int, n_patients: int) -> tuple[Scenario, int]:
-    """Return the arm's scenario for ``n_patients`` with its population seeded, and infusions."""
+def _arm_scenario(
+    arm: Arm, seed: int, n_patients: int, *, untreated: bool = False
+) -> tuple[Scenario, int]:
+    """Return the arm's scenario for ``n_patients`` with its population seeded, and infusions.
+
+    ``untreated``: the same patients without any dose (their counterfactual course).
+    """
     scenario = arm.scenario
     infusions = len(scenario.regimen.expand())
     population = scenario.population or PopulationSpec(seed=seed)
@@ -91,7 +96,7 @@ def _arm_scenario(arm: Arm, seed: int, n_patients: int) -> tuple[Scenario, int]:
         "population": population.model_copy(update={"seed": seed}),
         "simulation": simulation,
     }
-    if arm.placebo:
+    if arm.placebo or untreated:
         update["dose"] = ()
     return scenario.model_copy(update=update), infusions
 
@@ -99,6 +104,39 @@ def _arm_scenario(arm: Arm, seed: int, n_patients: int) -> tuple[Scenario, int]:
 def _visits(spec: TrialSpec) -> NDArray[np.float64]:
     days = {0.0, float(spec.endpoint.day), *spec.trial.visit_days}
     return np.array(sorted(days))
+
+
+def _true_courses(
+    spec: TrialSpec,
+    index: int,
+    n_patients: int,
+    visits: NDArray[np.float64],
+    *,
+    untreated: bool = False,
+    engine: EngineName,
+    dask: str | None,
+    chunk_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[NDArray[np.float64], int]:
+    """Return the arm's true endpoint output at the visits, ``(n_patients, n_visits)``."""
+    arm = spec.arm[index]
+    seed = _arm_seed(spec.trial.seed, index, 0)
+    scenario, infusions = _arm_scenario(arm, seed, n_patients, untreated=untreated)
+    # Simulate to the scenario's horizon too, so that every dose lies within the run.
+    times = np.union1d(visits, [scenario.simulation.horizon_days])
+    true = [
+        chunk.result.output(spec.endpoint.output)
+        for chunk in simulate_population(
+            scenario,
+            chunk_size=chunk_size,
+            engine=engine,
+            dask=dask,
+            times_day=times,
+            max_step_day=spec.trial.max_step_day,
+            progress=progress,
+        )
+    ]
+    return np.concatenate(true)[:, np.searchsorted(times, visits)], infusions
 
 
 def _simulate_arm(
@@ -114,23 +152,23 @@ def _simulate_arm(
 ) -> pd.DataFrame:
     arm = spec.arm[index]
     seed = spec.trial.seed
-    scenario, infusions = _arm_scenario(arm, _arm_seed(seed, index, 0), replicates * n)
     visits = _visits(spec)
-    # Simulate to the scenario's horizon too, so that every dose lies within the run.
-    times = np.union1d(visits, [scenario.simulation.horizon_days])
-    output = spec.endpoint.output
-    true = []
-    for chunk in simulate_population(
-        scenario,
-        chunk_size=chunk_size,
-        engine=engine,
-        dask=dask,
-        times_day=times,
-        max_step_day=spec.trial.max_step_day,
-        progress=progress,
-    ):
-        true.append(chunk.result.output(output))
-    values = np.concatenate(true)[:, np.searchsorted(times, visits)]
+
+    def courses(untreated: bool) -> tuple[NDArray[np.float64], int]:
+        return _true_courses(
+            spec,
+            index,
+            replicates * n,
+            visits,
+            untreated=untreated,
+            engine=engine,
+            dask=dask,
+            chunk_size=chunk_size,
+            progress=progress,
+        )
+
+    values, infusions = courses(untreated=False)
+    untreated = values if arm.placebo else courses(untreated=True)[0]
     ids = np.arange(replicates * n, dtype=np.int64)
     v = visits.size
     z = deviates(_arm_seed(seed, index, 1), ids, 2 * v + 2 + 2 * infusions)
@@ -154,6 +192,7 @@ def _simulate_arm(
             "dropped": dropped,
             "baseline_true": values[:, 0],
             "endpoint_true": values[:, end],
+            "endpoint_untreated": untreated[:, end],
             "baseline_observed": observed[:, 0],
             "endpoint_observed": observed[:, end] + placebo,
         }
@@ -272,8 +311,9 @@ def run_trial(
             }
         )
     table = pd.DataFrame(rows)
-    true_change = patients["endpoint_true"] - patients["baseline_true"]
-    by_arm = true_change.groupby(patients["arm"]).mean()
+    # Each patient's effect against its own untreated course: no between-patient noise.
+    own_effect = patients["endpoint_true"] - patients["endpoint_untreated"]
+    by_arm = own_effect.groupby(patients["arm"]).mean()
     safety = (patients.groupby("arm")[["infusions", "fevers", "serious_events"]].sum() / r).to_dict(
         orient="index"
     )
