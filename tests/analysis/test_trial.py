@@ -51,7 +51,7 @@ def test_a_null_trial_rejects_at_alpha(analysis: str) -> None:
     result = run_trial(null)
     low, high = binomial_bounds(0.05, 2000)
     assert low <= result.summary["power"] <= high
-    # Different patients in each arm: the true difference is only sampling noise.
+    # Each patient is compared with its own untreated course: no effect at all.
     assert result.summary["true_effect"] == 0.0
 
 
