@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(BIN)/mscsim compare examples/cli_bm_msc_im.toml --split 1,2,4 --plot out/compare_cli.png
 	$(BIN)/mscsim withdrawal examples/sca_uc_msc_iv.toml --plot out/withdrawal_sca.png
 	$(BIN)/mscsim compare examples/products/*.toml --plot out/products.png
+	$(BIN)/mscsim trial examples/sca_trial.toml -o out/trial
 	@echo "wrote out/sca_uc_msc_iv.csv and the figures in out/"
 
 test: $(DEV_STAMP)
