@@ -132,3 +132,13 @@ def test_trial_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
         "trial", str(EXAMPLES / "sca_trial.toml"), "-o", "o", "--power-curve", "1"
     )
     assert code == 2 and "--power-curve = '1'" in stderr
+
+
+def test_a_bad_dask_address_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(POPULATION)
+    out = tmp_path / "p.csv"
+    code, _, stderr = invoke(
+        "simulate", str(tmp_path / "s.toml"), "-o", str(out), "--dask", "lan:4"
+    )
+    assert code == 2 and not out.exists()
+    assert stderr == "error: --dask = 'lan:4': use tcp://HOST:PORT, local or local:N\n"

@@ -112,9 +112,15 @@ def test_results_do_not_depend_on_chunk_size() -> None:
             np.testing.assert_allclose(parts[name], values, rtol=1e-12, atol=0, err_msg=name)
 
 
-def test_a_dask_local_cluster_gives_the_in_process_results() -> None:
-    pytest.importorskip("dask.distributed")
+def test_dask_gives_the_in_process_results() -> None:
+    distributed = pytest.importorskip("dask.distributed")
     in_process = _population_outputs(10)
-    on_dask = _population_outputs(10, dask="local:2")
+    started = _population_outputs(10, dask="local:2")
+    # An existing scheduler, reached by its tcp:// address.
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = _population_outputs(10, dask=cluster.scheduler_address)
     for name, values in in_process.items():
-        np.testing.assert_array_equal(on_dask[name], values, err_msg=name)
+        np.testing.assert_array_equal(started[name], values, err_msg=name)
+        np.testing.assert_array_equal(remote[name], values, err_msg=name)
