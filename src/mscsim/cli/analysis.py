@@ -13,7 +13,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from mscsim.cli.common import out_console, progress_callback, user_errors
+from mscsim.cli.common import out_console, parse_whole_numbers, progress_callback, user_errors
 from mscsim.cli.simulate import (
     BeyondEvidenceOption,
     EngineChoice,
@@ -27,19 +27,6 @@ from mscsim.io.tables import check_table_path, write_table
 __all__ = ["compare", "models", "withdrawal"]
 
 Pair = tuple[pd.DataFrame, pd.DataFrame]
-
-
-def _parse_splits(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or any(v < 1 or v > 365 for v in values) or len(set(values)) != len(values):
-        raise SpecError(
-            f"--split = {text!r}: give distinct whole numbers from 1 to 365, comma-separated "
-            "(e.g. 1,2,4,8)"
-        )
-    return values
 
 
 def _fmt(value: object, spec: str = ".3g") -> str:
@@ -137,7 +124,7 @@ def compare(
     if split is not None:
         if len(scenarios) != 1:
             raise SpecError(f"--split: give exactly one scenario, not {len(scenarios)}")
-        splits = _parse_splits(split)
+        splits = parse_whole_numbers(split, "--split", 1, 365, "1,2,4,8")
         spec = load_scenario(scenarios[0])
         with progress_callback("comparing") as progress:
             frame, courses = cast(

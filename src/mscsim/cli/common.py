@@ -12,9 +12,15 @@ from typing import ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from mscsim.errors import MscsimError, MscsimWarning
+from mscsim.errors import MscsimError, MscsimWarning, SpecError
 
-__all__ = ["err_console", "out_console", "progress_callback", "user_errors"]
+__all__ = [
+    "err_console",
+    "out_console",
+    "parse_whole_numbers",
+    "progress_callback",
+    "user_errors",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,6 +54,26 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
                         )
 
     return wrapper
+
+
+def parse_whole_numbers(text: str, flag: str, low: int, high: int, example: str) -> list[int]:
+    """Parse ``"1,2,4"`` into distinct whole numbers from ``low`` to ``high``, in order.
+
+    Raises
+    ------
+    SpecError
+        In one line naming ``flag``, the text and what is allowed.
+    """
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not low <= v <= high for v in values) or len(set(values)) != len(values):
+        raise SpecError(
+            f"{flag} = {text!r}: give distinct whole numbers from {low} to {high}, "
+            f"comma-separated (e.g. {example})"
+        )
+    return values
 
 
 @contextmanager

@@ -10,25 +10,18 @@ import typer
 from rich import box
 from rich.table import Table
 
-from mscsim.cli.common import out_console, progress_callback, user_errors
+from mscsim.cli.common import (
+    out_console,
+    parse_whole_numbers,
+    progress_callback,
+    user_errors,
+)
 from mscsim.cli.simulate import DaskOption
 from mscsim.errors import SpecError
 from mscsim.io.scenario import load_trial
 from mscsim.io.tables import atomic_path, write_table
 
 __all__ = ["trial"]
-
-
-def _parse_ns(text: str) -> list[int]:
-    try:
-        ns = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        ns = []
-    if not ns or any(n < 2 for n in ns) or len(set(ns)) != len(ns):
-        raise SpecError(
-            f"--power-curve = {text!r}: give distinct whole numbers >= 2, e.g. 10,20,40"
-        )
-    return sorted(ns)
 
 
 @user_errors
@@ -56,7 +49,9 @@ def trial(
         raise SpecError(f"--seed = {seed}: must be >= 0")
     if output.exists() and not output.is_dir():
         raise SpecError(f"--output = {str(output)!r}: exists and is not a directory")
-    ns = _parse_ns(power_curve) if power_curve is not None else None
+    ns = None
+    if power_curve is not None:
+        ns = sorted(parse_whole_numbers(power_curve, "--power-curve", 2, 100_000, "10,20,40"))
     spec = load_trial(trial_file)
     with progress_callback("patients") as progress:
         result = run_trial(spec, replicates=replicates, seed=seed, dask=dask, progress=progress)
