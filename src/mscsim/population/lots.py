@@ -22,6 +22,7 @@ from scipy import stats
 
 from mscsim.errors import SpecError
 from mscsim.evidence.sources import source_profile
+from mscsim.spec.population import lognormal_sigma
 from mscsim.spec.source import CellSource
 
 __all__ = ["LotVariability", "lot_variability"]
@@ -62,7 +63,7 @@ class LotVariability:
     @property
     def potency_sigma(self) -> float:
         """SD of log potency: ``sqrt(log(1 + cv^2))``."""
-        return math.sqrt(math.log1p(self.potency_cv**2))
+        return lognormal_sigma(self.potency_cv)
 
     def from_deviates(self, z_potency: ArrayLike, u_viability: ArrayLike) -> pd.DataFrame:
         """Return lots from standard normal ``z_potency`` and uniform (0, 1) ``u_viability``.

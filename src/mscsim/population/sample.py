@@ -30,7 +30,7 @@ from mscsim.models.base import Array
 from mscsim.models.disease import BASELINE_COVARIATE
 from mscsim.population.lots import lot_variability
 from mscsim.spec.disease import Genotype, ScaSpec
-from mscsim.spec.population import PopulationSpec
+from mscsim.spec.population import Distribution, PopulationSpec
 from mscsim.spec.scenario import Scenario
 
 __all__ = ["DEFAULT_WEIGHT_CV", "VirtualPatients", "deviates", "sample_patients"]
@@ -144,13 +144,10 @@ def sample_patients(
     out = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     cov: dict[str, Array | NDArray[np.int64] | list[str]] = {"patient_id": ids}
 
-    weight_dist = spec.weight_kg
-    base_weight = scenario.patient.weight_kg
-    if weight_dist is None:
-        sigma = np.sqrt(np.log1p(DEFAULT_WEIGHT_CV**2))
-        weight = base_weight * np.exp(sigma * z[:, 0])
-    else:
-        weight = weight_dist.from_normal(z[:, 0])
+    weight_dist = spec.weight_kg or Distribution(
+        dist="lognormal", median=scenario.patient.weight_kg, cv=DEFAULT_WEIGHT_CV
+    )
+    weight = weight_dist.from_normal(z[:, 0])
     if np.any(weight <= 0):
         raise SpecError("population.weight_kg: draws must be > 0 kg; set min")
     out["weight_kg"] = weight
@@ -182,7 +179,7 @@ def sample_patients(
             scenario.product.source,
             potency=float(np.asarray(params["potency"]).reshape(-1)[0]),
             viability=viability,
-        ).from_deviates(z[:, 5], _uniform(z[:, 6]))
+        ).from_deviates(z[:, 5], ndtr(z[:, 6]))
         out["potency"] = lots["potency"].to_numpy()
         lot_viability = lots["viability"].to_numpy()
         cov["lot_potency"] = out["potency"]
@@ -203,8 +200,3 @@ def sample_patients(
             ResolvedDose(dose.time_day, dose.route, cells * lot_viability, dose.duration_day)
         )
     return VirtualPatients(ids, out, tuple(resolved), pd.DataFrame(cov))
-
-
-def _uniform(z: Array) -> Array:
-    out: Array = ndtr(z)
-    return out

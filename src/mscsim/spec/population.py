@@ -11,7 +11,18 @@ from scipy.special import ndtr
 
 from mscsim.spec.disease import Genotype
 
-__all__ = ["Correlation", "Distribution", "PopulationSpec"]
+__all__ = ["Correlation", "Distribution", "PopulationSpec", "lognormal_sigma"]
+
+
+def lognormal_sigma(cv: float) -> float:
+    """Return the SD of log values of a log-normal with coefficient of variation ``cv``.
+
+    Examples
+    --------
+    >>> round(lognormal_sigma(0.3), 4)
+    0.2936
+    """
+    return math.sqrt(math.log1p(cv**2))
 
 
 class Distribution(BaseModel):
@@ -60,7 +71,7 @@ class Distribution(BaseModel):
         if self.dist == "normal":
             out = v["mean"] + v["sd"] * z
         elif self.dist == "lognormal":
-            out = v["median"] * np.exp(math.sqrt(math.log1p(v["cv"] ** 2)) * z)
+            out = v["median"] * np.exp(lognormal_sigma(v["cv"]) * z)
         else:
             out = v["low"] + (v["high"] - v["low"]) * ndtr(z)
         low = -np.inf if self.min is None else self.min
