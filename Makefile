@@ -1,13 +1,14 @@
 # Two commands set everything up on a fresh machine with Python >= 3.11 and make:
 #   make demo   creates .venv, installs mscsim, runs the flagship example into out/
 #   make test   installs the dev extras into the same .venv and runs the test suite
+#   make docs   runs the demo, then rewrites the README's numbers and figures from it
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean
+.PHONY: demo docs test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +28,16 @@ demo: $(STAMP)
 	$(BIN)/mscsim qc examples/uc_msc_lot.toml --cells 6.5e7 --weight-kg 65
 	$(BIN)/mscsim simulate examples/sca_uc_msc_iv.toml -o out/sca_uc_msc_iv.csv --doses-out out/sca_doses.csv
 	$(BIN)/mscsim plot out/sca_uc_msc_iv.csv -o out/sca_uc_msc_iv.png --log
+	$(BIN)/mscsim simulate examples/cli_bm_msc_im.toml -o out/cli_bm_msc_im.csv
+	$(BIN)/mscsim plot out/cli_bm_msc_im.csv -o out/cli_bm_msc_im.png --log
 	$(BIN)/mscsim compare examples/cli_bm_msc_im.toml --split 1,2,4 --plot out/compare_cli.png
 	$(BIN)/mscsim withdrawal examples/sca_uc_msc_iv.toml --plot out/withdrawal_sca.png
 	$(BIN)/mscsim compare examples/products/*.toml --plot out/products.png
-	$(BIN)/mscsim trial examples/sca_trial.toml -o out/trial
+	$(BIN)/mscsim trial examples/sca_trial.toml -o out/trial --power-curve 5,10,20,40
 	@echo "wrote out/sca_uc_msc_iv.csv and the figures in out/"
+
+docs: demo
+	$(BIN)/python docs/make_readme.py
 
 test: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples
@@ -46,6 +52,7 @@ lint: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) out build dist .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mscsim.analysis.trial import analyse_replicate, power_curve, run_trial
+from mscsim.analysis.trial import analyse_replicate, check_trial_size, power_curve, run_trial
+from mscsim.errors import SpecError
 from mscsim.spec.trial import TrialSpec
 from tests.conftest import build_scenario
 
@@ -97,3 +98,16 @@ def test_the_safety_counts_follow_the_per_infusion_probabilities() -> None:
     counts = result.summary["safety_per_replicate"]
     assert counts["treated"]["fevers"] == pytest.approx(8 * 0.2, rel=0.12)
     assert counts["control"]["fevers"] == pytest.approx(8 * 0.2 / 2.48, rel=0.2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "replicates"),
+    [({"replicates": 10**9}, "1,000,000,000"), ({"replicates": 10**6, "n_per_arm": 10**4}, "GiB")],
+)
+def test_a_trial_larger_than_memory_is_refused_before_it_runs(
+    kwargs: dict[str, int], replicates: str
+) -> None:
+    with pytest.raises(SpecError, match=r"^trial.replicates = \d+: .* GiB, more than the 4 GiB"):
+        check_trial_size(trial(), **kwargs)
+    with pytest.raises(SpecError, match=replicates):
+        run_trial(trial(), replicates=kwargs["replicates"], n_per_arm=kwargs.get("n_per_arm"))

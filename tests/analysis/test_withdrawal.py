@@ -106,6 +106,17 @@ def test_an_earlier_stop_drops_later_doses() -> None:
         ({"dose": [{"route": "intramuscular", "cells": 1e7}], "disease": DISEASES[1]}, {}, "two"),
         ({"dose": REGIMEN, "disease": DISEASES[1]}, {"stop_day": -1.0}, "stop_day = -1"),
         ({"dose": REGIMEN, "disease": DISEASES[1]}, {"follow_up_days": 0.0}, "follow_up_days"),
+        # Bounded work: a stop after the last dose or a century-long follow-up is refused.
+        (
+            {"dose": REGIMEN, "disease": DISEASES[1]},
+            {"stop_day": 1e9},
+            r"stop_day = 1e\+09: must be from the first dose \(day 0\) to the last \(day 300\)",
+        ),
+        (
+            {"dose": REGIMEN, "disease": DISEASES[1]},
+            {"follow_up_days": 1e9},
+            "follow_up_days = 1000000000.0: must be > 0 and at most 36525",
+        ),
     ],
 )
 def test_bad_withdrawal_requests_are_refused(

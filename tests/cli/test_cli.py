@@ -51,7 +51,7 @@ def test_simulate_writes_the_wide_table_in_the_format_of_the_extension(
     assert frame["patient_id"].nunique() == 3
     assert len(frame) == 3 * 366
     assert "wrote" in stdout
-    assert not list(tmp_path.glob(".*.part"))
+    assert not list(tmp_path.glob(".*.mscsim-partial-*"))
 
 
 def test_simulate_engines_agree_from_the_command_line(tmp_path: Path) -> None:
@@ -113,7 +113,12 @@ USER_ERRORS = [
         ["-o", "x.csv"],
         "beyond the highest studied",
     ),
-    ("bad n", SCA_TEXT, ["-o", "x.csv", "--n-patients", "0"], "--n-patients = 0: must be >= 1"),
+    (
+        "bad n",
+        SCA_TEXT,
+        ["-o", "x.csv", "--n-patients", "0"],
+        "--n-patients = 0: must be a whole number from 1",
+    ),
 ]
 
 
@@ -226,11 +231,11 @@ def test_dose_resolves_per_kg_doses() -> None:
         ),
         (
             ["--route", "intravenous", "--weight-kg", "-3", "--cells", "1e8"],
-            "--weight-kg = -3.0: must be",
+            "--weight-kg = -3: must be",
         ),
         (
             ["--route", "intravenous", "--weight-kg", "65", "--cells", "-1"],
-            "--cells = -1.0: must be a positive",
+            "--cells = -1: must be a positive",
         ),
     ],
 )
@@ -241,7 +246,9 @@ def test_dose_refuses_bad_input_with_exit_2(args: list[str], message: str) -> No
 
 def test_dose_refuses_an_unknown_route_with_exit_2() -> None:
     code, _, stderr = invoke("dose", "--route", "oral", "--weight-kg", "65", "--cells", "1e8")
-    assert code == 2 and "'oral' is not one of" in stderr
+    assert code == 2
+    assert stderr.startswith("error: --route = 'oral': must be one of intravenous, ")
+    assert len(stderr.splitlines()) == 1
 
 
 def test_params_json_lists_every_parameter_with_unit_range_and_source() -> None:

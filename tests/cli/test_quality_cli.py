@@ -120,7 +120,10 @@ def test_qc_of_a_malformed_lot_exits_2_with_one_line(
     ("args", "message"),
     [
         (["missing.toml"], "lot = 'missing.toml': file not found"),
-        ([str(GOOD_LOT), "--weight-kg", "-3"], "--weight-kg = -3: must be > 0"),
+        (
+            [str(GOOD_LOT), "--weight-kg", "-3"],
+            "--weight-kg = -3: must be a body weight from 0.3 to 400 kg",
+        ),
         ([str(GOOD_LOT), "--cells", "0"], "--cells = 0: must be > 0"),
     ],
 )

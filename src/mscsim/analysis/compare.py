@@ -20,7 +20,7 @@ from mscsim.analysis.metrics import auc, time_above
 from mscsim.engine.events import ResolvedDose
 from mscsim.engine.integrate import EngineName
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
+from mscsim.engine.scenario import ScenarioInputs, prepare_scenario, warn_population_unused
 from mscsim.errors import SpecError
 from mscsim.models.disease import Outcome
 from mscsim.spec.dose import Dose
@@ -252,15 +252,20 @@ def _frame(
 
 
 def _courses(
-    result: SimulationResult, rows: Sequence[int], labels: Sequence[str], outcome: Outcome | None
+    result: SimulationResult,
+    rows: Sequence[int],
+    labels: Sequence[str],
+    outcome: Outcome | None,
+    dose_sets: Sequence[Sequence[ResolvedDose]],
 ) -> pd.DataFrame:
-    """Return a long table: ``day``, ``regimen``, ``cells_total``, ``effect``, ``outcome``.
+    """Return a long table of the courses, one row per regimen and day.
 
-    ``outcome`` is NaN without a disease.
+    Columns ``day``, ``regimen``, ``cells_total``, ``effect``, ``outcome`` (NaN
+    without a disease) and ``dose`` (True on the days a dose starts).
     """
     t = result.times_day
     parts = []
-    for i, label in zip(rows, labels, strict=True):
+    for i, label, doses in zip(rows, labels, dose_sets, strict=True):
         parts.append(
             pd.DataFrame(
                 {
@@ -269,6 +274,7 @@ def _courses(
                     "cells_total": result.output("cells_total")[i],
                     "effect": result.output("effect")[i],
                     "outcome": (result.output(outcome.name)[i] if outcome is not None else np.nan),
+                    "dose": np.isin(t, [d.time_day for d in doses]),
                 }
             )
         )
@@ -298,7 +304,7 @@ def compare_splits(
     table with one row per regimen and a last row for the untreated course
     (columns :data:`COMPARE_COLUMNS`; ``attrs`` name the outcome and its unit). With
     ``courses=True`` also returns the simulated courses as a long table (``day``,
-    ``regimen``, ``effect``, ``outcome``).
+    ``regimen``, ``cells_total``, ``effect``, ``outcome``, ``dose``).
 
     Raises
     ------
@@ -314,6 +320,7 @@ def compare_splits(
         )
         for v in variants
     ]
+    warn_population_unused("compare", {"the scenario": scenario})
     if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
         raise SpecError("dose: regimens to compare must share their target site")
     inputs = prepared[0]
@@ -348,7 +355,8 @@ def compare_splits(
     if not courses:
         return frame
     labels = [str(r["regimen"]) for r in rows]
-    return frame, _courses(result, range(len(rows)), labels, outcome)
+    dose_sets = [p.doses for p in prepared] + [()]
+    return frame, _courses(result, range(len(rows)), labels, outcome, dose_sets)
 
 
 def compare_scenarios(
@@ -368,7 +376,8 @@ def compare_scenarios(
     row for each distinct patient, disease and parameter set (one if they share
     them). Columns as :func:`compare_splits`; ``outcome_end`` is only comparable
     between rows with the same outcome (``attrs["outcome"]`` is set when all share it).
-    ``courses=True`` also returns the treated courses as in :func:`compare_splits`.
+    ``courses=True`` also returns the courses (treated and untreated) as in
+    :func:`compare_splits`.
     """
     if not scenarios:
         raise SpecError("scenarios: give at least one")
@@ -377,6 +386,7 @@ def compare_scenarios(
     )
     rows: list[dict[str, object]] = []
     untreated_rows: dict[str, dict[str, object]] = {}
+    untreated_traces: dict[str, pd.DataFrame] = {}
     outcomes = set()
     traces = []
     for name, scenario in zip(names, scenarios, strict=True):
@@ -389,7 +399,7 @@ def compare_scenarios(
         )
         outcome = _outcome(inputs)
         outcomes.add(outcome)
-        traces.append(_courses(result, [0], [name], outcome))
+        traces.append(_courses(result, [0], [name], outcome, [inputs.doses]))
         rows.append(
             {
                 "regimen": name,
@@ -414,9 +424,14 @@ def compare_scenarios(
                 **_UNTREATED_DOSES,
                 **_metrics(result, 1, effect_threshold, outcome),
             }
+            untreated_traces[key] = _courses(result, [1], [f"untreated ({name})"], outcome, [()])
+    warn_population_unused("compare", dict(zip(names, scenarios, strict=True)))
     extra = list(untreated_rows.values())
     if len(extra) == 1:
         extra[0]["regimen"] = "untreated"
+        for trace in untreated_traces.values():
+            trace["regimen"] = "untreated"
+    traces += untreated_traces.values()
     shared = outcomes.pop() if len(outcomes) == 1 else None
     frame = _frame(rows + extra, shared, effect_threshold)
     return (frame, pd.concat(traces, ignore_index=True)) if courses else frame

@@ -5,24 +5,36 @@ body from that dose to the next one (or to the end of the simulation), read off
 the model's exact cumulative exposure (``total_exposure_cell_days``). With
 autologous cells every dose delivers the same; with allogeneic cells a sensitised
 host clears later doses faster, and spacing doses lets memory fade.
+
+:func:`simulate_course` simulates a scenario once for its result, its per-dose
+exposure and its exact peaks (:mod:`mscsim.analysis.extrema`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from mscsim.analysis.extrema import course_extrema
 from mscsim.engine.events import ResolvedDose
 from mscsim.engine.integrate import EngineName, simulate
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.scenario import prepare_scenario
+from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
 from mscsim.errors import SpecError
 from mscsim.models.base import Array, Model
 from mscsim.spec.scenario import Scenario
 
-__all__ = ["DOSE_COLUMNS", "EXPOSURE_OUTPUT", "dose_exposures", "simulate_with_dose_exposures"]
+__all__ = [
+    "DOSE_COLUMNS",
+    "EXPOSURE_OUTPUT",
+    "Course",
+    "dose_exposures",
+    "simulate_course",
+    "simulate_with_dose_exposures",
+]
 
 EXPOSURE_OUTPUT = "total_exposure_cell_days"
 """The cumulative whole-body exposure output a model needs for per-dose exposure."""
@@ -65,6 +77,11 @@ def dose_exposures(result: SimulationResult, doses: Sequence[ResolvedDose]) -> p
         The doses simulated, in any order (rows come in time order). Doses given on
         the same day share that day's interval and exposure.
 
+    Returns
+    -------
+    DataFrame
+        Columns :data:`DOSE_COLUMNS`; no rows for an untreated course.
+
     Raises
     ------
     SpecError
@@ -76,6 +93,8 @@ def dose_exposures(result: SimulationResult, doses: Sequence[ResolvedDose]) -> p
             "needs the full therapy model"
         )
     ordered = sorted(doses, key=lambda d: d.time_day)
+    if not ordered:
+        return _empty()
     times = result.times_day
     starts = np.array([d.time_day for d in ordered])
     distinct = np.unique(starts)
@@ -102,6 +121,13 @@ def dose_exposures(result: SimulationResult, doses: Sequence[ResolvedDose]) -> p
     return frame
 
 
+def _empty() -> pd.DataFrame:
+    """Return the per-dose table of an untreated course: the columns, no rows."""
+    dtypes = dict.fromkeys(DOSE_COLUMNS, "float64")
+    dtypes.update(patient_id="int64", dose_index="int64", route="object")
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+
+
 def simulate_with_dose_exposures(
     scenario: Scenario,
     *,
@@ -115,7 +141,7 @@ def simulate_with_dose_exposures(
     """Simulate ``scenario`` and return its result with the per-dose exposure table.
 
     The run adds the dose days to the output times; the result returned has the
-    scenario's own output times only.
+    scenario's own output times only (:func:`simulate_course`).
 
     Examples
     --------
@@ -133,22 +159,98 @@ def simulate_with_dose_exposures(
     >>> round(float(x[1] / x[0]), 4)
     1.0
     """
+    course = simulate_course(
+        scenario,
+        model=model,
+        n_patients=n_patients,
+        engine=engine,
+        allow_beyond_evidence=allow_beyond_evidence,
+        allow_failed_lot=allow_failed_lot,
+        progress=progress,
+    )
+    return course.result, course.dose_exposures()
+
+
+@dataclass(frozen=True)
+class Course:
+    """A scenario simulated at its output times and every dose day.
+
+    Attributes
+    ----------
+    inputs : ScenarioInputs
+        What the scenario resolved to: model, parameters, doses, output times.
+    run : SimulationResult
+        The simulation at the scenario's output times and every dose day.
+    """
+
+    inputs: ScenarioInputs
+    run: SimulationResult
+
+    @property
+    def result(self) -> SimulationResult:
+        """The simulation at the scenario's own output times."""
+        return self.run.take_times(np.searchsorted(self.run.times_day, self.inputs.times_day))
+
+    def dose_exposures(self) -> pd.DataFrame:
+        """Return the per-dose exposure table (:func:`dose_exposures`)."""
+        return dose_exposures(self.run, self.inputs.doses)
+
+    def extrema(self, outputs: Sequence[str] | None = None, level: float = 1.0) -> pd.DataFrame:
+        """Return exact peaks, their days and last days at ``level`` (:func:`course_extrema`)."""
+        return course_extrema(
+            self.run,
+            self.inputs.model,
+            self.inputs.doses,
+            params=self.inputs.params,
+            outputs=outputs,
+            level=level,
+        )
+
+
+def simulate_course(
+    scenario: Scenario,
+    *,
+    model: Model | None = None,
+    n_patients: int | None = None,
+    engine: EngineName = "fast",
+    allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Course:
+    """Simulate ``scenario`` at its output times and dose days.
+
+    Parameters are those of :func:`mscsim.engine.simulate_scenario`.
+
+    Examples
+    --------
+    One intravenous infusion: most cells sit in the lung within the first hour,
+    between daily outputs.
+
+    >>> from mscsim.spec import Scenario
+    >>> s = Scenario.model_validate({
+    ...     "patient": {"weight_kg": 70},
+    ...     "product": {"source": "bone_marrow", "donor": "autologous"},
+    ...     "dose": [{"route": "intravenous", "cells": 1e8, "infusion_hours": 1}],
+    ...     "simulation": {"horizon_days": 28},
+    ... })
+    >>> course = simulate_course(s)
+    >>> lung = course.extrema(["cells_lung"]).iloc[0]
+    >>> bool(lung["peak_day"] < 0.1), bool(lung["peak"] > course.result.output("cells_lung").max())
+    (True, True)
+    """
     inputs = prepare_scenario(
         scenario,
         model=model,
         allow_beyond_evidence=allow_beyond_evidence,
         allow_failed_lot=allow_failed_lot,
     )
-    own = inputs.times_day
-    times = np.union1d(own, [d.time_day for d in inputs.doses])
     result = simulate(
         inputs.model,
         inputs.doses,
-        times_day=times,
+        times_day=np.union1d(inputs.times_day, [d.time_day for d in inputs.doses]),
         params=inputs.params,
         n_patients=n_patients or scenario.simulation.n_patients,
         engine=engine,
         progress=progress,
     )
-    table = dose_exposures(result, inputs.doses)
-    return result.take_times(np.searchsorted(times, own)), table
+    return Course(inputs, result)

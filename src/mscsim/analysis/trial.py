@@ -35,7 +35,17 @@ from mscsim.spec.population import PopulationSpec
 from mscsim.spec.scenario import Scenario
 from mscsim.spec.trial import Arm, TrialSpec
 
-__all__ = ["TrialResult", "analyse_replicate", "power_curve", "run_trial"]
+__all__ = [
+    "MAX_TRIAL_BYTES",
+    "TrialResult",
+    "analyse_replicate",
+    "check_trial_size",
+    "power_curve",
+    "run_trial",
+]
+
+MAX_TRIAL_BYTES = 4 * 2**30
+"""Largest in-memory size of a trial's patients (4 GiB); larger trials are refused."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,38 @@ class TrialResult:
     patients: pd.DataFrame
     replicates: pd.DataFrame
     summary: dict[str, object]
+
+
+def check_trial_size(
+    spec: TrialSpec, *, replicates: int | None = None, n_per_arm: int | None = None
+) -> None:
+    """Refuse, before any work, a trial whose patients would not fit in memory.
+
+    Every replicate's patients are held at once: their true and observed courses at
+    the visits, the random deviates of ratings and safety events, and one table row,
+    about ``8 * (5 * visits + 2 * infusions + 24)`` bytes per patient.
+
+    Raises
+    ------
+    SpecError
+        Naming ``trial.replicates``, with the memory needed and the limit.
+    """
+    r = spec.trial.replicates if replicates is None else replicates
+    if r < 1:
+        raise SpecError(f"trial.replicates = {r}: must be >= 1")
+    visits = _visits(spec).size
+    need = 0
+    for arm in spec.arm:
+        n = arm.n if n_per_arm is None else n_per_arm
+        infusions = len(arm.scenario.regimen.expand())
+        need += 8 * r * n * (5 * visits + 2 * infusions + 24)
+    if need > MAX_TRIAL_BYTES:
+        patients = sum(arm.n if n_per_arm is None else n_per_arm for arm in spec.arm)
+        raise SpecError(
+            f"trial.replicates = {r}: {r:,} replicates of {patients:,} patients need about "
+            f"{need / 2**30:.1f} GiB, more than the {MAX_TRIAL_BYTES / 2**30:.0f} GiB a trial "
+            "may hold; use fewer replicates or patients"
+        )
 
 
 def _check_endpoint(spec: TrialSpec) -> None:
@@ -270,6 +312,7 @@ def run_trial(
         spec = spec.model_copy(update={"arm": arms})
     spec = spec.model_copy(update={"trial": settings})
     _check_endpoint(spec)
+    check_trial_size(spec)
     r = settings.replicates
     frames = [
         _simulate_arm(
@@ -371,6 +414,7 @@ def power_curve(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> pd.DataFrame:
     """Return power (with its binomial standard error) against the size of every arm."""
+    check_trial_size(spec, replicates=replicates, n_per_arm=max(n_per_arm, default=2))
     rows = []
     for n in n_per_arm:
         result = run_trial(

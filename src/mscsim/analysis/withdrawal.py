@@ -31,7 +31,7 @@ from mscsim.analysis.batch import DEFAULT_RESOLUTION_DAY, analysis_times, run_do
 from mscsim.analysis.metrics import first_time_at_or_below
 from mscsim.engine.events import ResolvedDose
 from mscsim.engine.integrate import EngineName
-from mscsim.engine.scenario import prepare_scenario
+from mscsim.engine.scenario import prepare_scenario, warn_population_unused
 from mscsim.errors import SpecError
 from mscsim.evidence.library import ParameterLibrary
 from mscsim.models.base import Array, Model
@@ -44,6 +44,7 @@ __all__ = [
     "COURSES",
     "DEFAULT_FOLLOW_UP_DAYS",
     "FADE_LEVEL",
+    "MAX_FOLLOW_UP_DAYS",
     "Withdrawal",
     "WithdrawalComparison",
     "msc_withdrawal",
@@ -55,6 +56,8 @@ __all__ = [
 COURSES: tuple[str, ...] = ("stopped", "untreated", "continued")
 DEFAULT_FOLLOW_UP_DAYS = 365.0
 """Days simulated after the stop (at least; the scenario's horizon if later)."""
+MAX_FOLLOW_UP_DAYS = 36_525.0
+"""Longest follow-up after the stop (100 years): bounds the work and memory of a run."""
 FADE_LEVEL = 0.1
 """``fade_days`` ends when the benefit is down to this share of its value at the stop."""
 REFERENCE_DRUG_INTERVAL_DAYS = 1.0
@@ -154,7 +157,7 @@ def withdrawal_analysis(
     ------
     SpecError
         Without an outcome, with fewer than two administration days, or with a stop
-        day before the first dose or after the horizon.
+        day before the first dose, after the last one or after the horizon.
     """
     outcome: Outcome | None = getattr(model, "outcome", None)
     if outcome is None:
@@ -169,10 +172,10 @@ def withdrawal_analysis(
             "so that it knows the schedule to continue"
         )
     stop = days[-1] if stop_day is None else float(stop_day)
-    if stop < days[0] or stop >= horizon_day:
+    if not days[0] <= stop <= days[-1] or stop >= horizon_day:
         raise SpecError(
             f"stop_day = {stop:g}: must be from the first dose (day {days[0]:g}) "
-            f"to before the end of follow-up (day {horizon_day:g})"
+            f"to the last (day {days[-1]:g}), before the end of follow-up (day {horizon_day:g})"
         )
     given = [d for d in doses if d.time_day <= stop + 1e-9]
     last_day = max(d.time_day for d in given)
@@ -228,10 +231,13 @@ def withdrawal_analysis(
 
 
 def _horizon(scenario: Scenario, stop_day: float | None, follow_up_days: float) -> float:
-    if not follow_up_days > 0:
-        raise SpecError(f"follow_up_days = {follow_up_days}: must be > 0")
+    if not 0 < follow_up_days <= MAX_FOLLOW_UP_DAYS:
+        raise SpecError(
+            f"follow_up_days = {follow_up_days}: must be > 0 and at most {MAX_FOLLOW_UP_DAYS:g}"
+        )
     days = [e.time_day for e in scenario.regimen.expand()]
-    stop = max(days, default=0.0) if stop_day is None else stop_day
+    last = max(days, default=0.0)
+    stop = last if stop_day is None else min(stop_day, last)  # a later stop is refused later
     return max(scenario.simulation.horizon_days, stop + follow_up_days)
 
 
@@ -251,6 +257,7 @@ def msc_withdrawal(
     inputs = prepare_scenario(
         scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
     )
+    warn_population_unused("withdrawal", {"the scenario": scenario})
     return withdrawal_analysis(
         inputs.model,
         inputs.params,

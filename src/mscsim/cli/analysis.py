@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
-import pandas as pd
 import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from mscsim.cli.common import out_console, parse_whole_numbers, progress_callback, user_errors
+from mscsim.cli.display import print_json, print_table
 from mscsim.cli.simulate import (
     BeyondEvidenceOption,
     EngineChoice,
@@ -21,12 +20,16 @@ from mscsim.cli.simulate import (
     FailedLotOption,
 )
 from mscsim.errors import SpecError
-from mscsim.io.scenario import load_scenario
-from mscsim.io.tables import check_table_path, write_table
+from mscsim.io.outputs import OutputSet
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mscsim.io.outputs import Output
+
+    Pair = tuple[pd.DataFrame, pd.DataFrame]
 
 __all__ = ["compare", "models", "withdrawal"]
-
-Pair = tuple[pd.DataFrame, pd.DataFrame]
 
 
 def _fmt(value: object, spec: str = ".3g") -> str:
@@ -107,16 +110,73 @@ def compare(
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
     allow_failed_lot: FailedLotOption = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the comparison as JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Compare regimens: the same cells split into more doses, or several scenarios."""
+    with OutputSet() as outputs:
+        table_out = None if output is None else add_table(outputs, output, "--output")
+        figure_out = None if plot is None else add_figure(outputs, plot, "--plot")
+        frame = _compare(
+            scenarios,
+            split,
+            window_days,
+            effect_threshold,
+            outputs,
+            table_out,
+            figure_out,
+            engine=engine,
+            allow_beyond_evidence=allow_beyond_evidence,
+            allow_failed_lot=allow_failed_lot,
+        )
+    if as_json:
+        print_json(
+            {
+                "attrs": dict(frame.attrs),
+                "regimens": frame.to_dict(orient="records"),
+                "outputs": {"--output": output, "--plot": plot},
+            }
+        )
+        return
+    for written in (output, plot):
+        if written is not None:
+            out_console.print(f"wrote {written}")
+    print_table(_compare_table(frame))
+
+
+def add_table(outputs: OutputSet, path: Path, flag: str) -> Output:
+    """Check a table output (``.csv`` / ``.parquet``) before any work."""
+    from mscsim.io.tables import TABLE_FORMATS
+
+    return outputs.add_file(path, flag=flag, formats=TABLE_FORMATS)
+
+
+def add_figure(outputs: OutputSet, path: Path, flag: str) -> Output:
+    """Check a figure output (``.png`` / ``.svg`` / ``.pdf``) before any work."""
+    from mscsim.report.plots import FIGURE_FORMATS
+
+    return outputs.add_file(path, flag=flag, formats=FIGURE_FORMATS, kind="figure")
+
+
+def _compare(
+    scenarios: list[Path],
+    split: str | None,
+    window_days: float | None,
+    effect_threshold: float,
+    outputs: OutputSet,
+    table_out: Output | None,
+    figure_out: Output | None,
+    *,
+    engine: EngineChoice,
+    allow_beyond_evidence: bool,
+    allow_failed_lot: bool,
+) -> pd.DataFrame:
+    """Run the comparison and write its table and figure into their temporaries."""
     from mscsim.analysis.compare import compare_scenarios, compare_splits
+    from mscsim.io.scenario import load_scenario
+    from mscsim.io.tables import write_output_table
 
-    if output is not None:
-        check_table_path(output)
-    if plot is not None:
-        from mscsim.report.plots import check_figure_path
-
-        check_figure_path(plot, what="--plot")
     if not 0 < effect_threshold < 1:
         raise SpecError(f"--effect-threshold = {effect_threshold}: must be between 0 and 1")
     if window_days is not None and not window_days > 0:
@@ -128,7 +188,7 @@ def compare(
         spec = load_scenario(scenarios[0])
         with progress_callback("comparing") as progress:
             frame, courses = cast(
-                Pair,
+                "Pair",
                 compare_splits(
                     spec,
                     splits,
@@ -146,7 +206,7 @@ def compare(
             raise SpecError("--window-days: only used with --split")
         specs = [load_scenario(p) for p in scenarios]
         frame, courses = cast(
-            Pair,
+            "Pair",
             compare_scenarios(
                 specs,
                 [p.stem for p in scenarios],
@@ -157,23 +217,35 @@ def compare(
                 courses=True,
             ),
         )
-    if output is not None:
-        write_table(frame, output)
-        out_console.print(f"wrote {output}")
-    if plot is not None:
+    if table_out is not None:
+        write_output_table(outputs, table_out, frame)
+    if figure_out is not None:
         from mscsim.report.analysis_plots import plot_comparison
+        from mscsim.report.plots import save_figure
 
-        plot_comparison(
+        figure = plot_comparison(
             courses,
-            plot,
             outcome=frame.attrs.get("outcome"),
             threshold=effect_threshold,
-            title=f"Same total viable cells, different schedules: {scenarios[0].stem}"
+            title="Same total viable cells, different schedules"
             if split is not None
-            else "Scenarios compared",
+            else "Products and regimens compared",
+            names=None if split is not None else _legend_names(scenarios),
         )
-        out_console.print(f"wrote {plot}")
-    out_console.print(_compare_table(frame))
+        with outputs.writing(figure_out) as tmp:
+            save_figure(figure, tmp, atomic=False)
+    return frame
+
+
+def _legend_names(scenarios: list[Path]) -> dict[str, str]:
+    """Legend text per scenario: its product in words (and its name if two read alike)."""
+    from mscsim.io.scenario import load_scenario
+    from mscsim.report.plots import product_label
+
+    words = {p.stem: product_label(load_scenario(p)) for p in scenarios}
+    words["untreated"] = "never treated"
+    seen = list(words.values())
+    return {k: v if seen.count(v) == 1 else f"{k}: {v}" for k, v in words.items()}
 
 
 def _days(value: float | None, follow_up: float) -> str:
@@ -201,31 +273,38 @@ def withdrawal(
     allow_failed_lot: FailedLotOption = False,
 ) -> None:
     """Stop treatment: rebound, fading and tolerance, MSC beside a drug with tolerance."""
+    from mscsim.analysis.withdrawal import MAX_FOLLOW_UP_DAYS
     from mscsim.analysis.withdrawal import withdrawal as run_withdrawal
+    from mscsim.io.scenario import load_scenario
 
-    if plot is not None:
-        from mscsim.report.plots import check_figure_path
-
-        check_figure_path(plot, what="--plot")
-    if not follow_up_days > 0:
-        raise SpecError(f"--follow-up-days = {follow_up_days}: must be > 0")
-    spec = load_scenario(scenario)
-    with progress_callback("stopping") as progress:
-        result = run_withdrawal(
-            spec,
-            stop_day=stop_day,
-            follow_up_days=follow_up_days,
-            engine=engine.value,
-            allow_beyond_evidence=allow_beyond_evidence,
-            allow_failed_lot=allow_failed_lot,
-            progress=progress,
+    if not 0 < follow_up_days <= MAX_FOLLOW_UP_DAYS:
+        raise SpecError(
+            f"--follow-up-days = {follow_up_days:g}: must be > 0 and at most "
+            f"{MAX_FOLLOW_UP_DAYS:g} (100 years)"
         )
-    if plot is not None:
-        from mscsim.report.analysis_plots import plot_withdrawal
+    if stop_day is not None and not math.isfinite(stop_day):
+        raise SpecError(f"--stop-day = {stop_day}: must be a day within the regimen")
+    with OutputSet() as outputs:
+        figure_out = None if plot is None else add_figure(outputs, plot, "--plot")
+        spec = load_scenario(scenario)
+        with progress_callback("stopping") as progress:
+            result = run_withdrawal(
+                spec,
+                stop_day=stop_day,
+                follow_up_days=follow_up_days,
+                engine=engine.value,
+                allow_beyond_evidence=allow_beyond_evidence,
+                allow_failed_lot=allow_failed_lot,
+                progress=progress,
+            )
+        if figure_out is not None:
+            from mscsim.report.analysis_plots import plot_withdrawal
+            from mscsim.report.plots import save_figure
 
-        plot_withdrawal(result, plot, title=f"Stopping treatment: {scenario.stem}")
+            with outputs.writing(figure_out) as tmp:
+                save_figure(plot_withdrawal(result), tmp, atomic=False)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        print_json(result.to_dict())
         return
     if plot is not None:
         out_console.print(f"wrote {plot}")
@@ -248,7 +327,7 @@ def withdrawal(
         "benefit kept at end", f"{m.benefit_at_end + 0.0:.3g}", f"{d.benefit_at_end + 0.0:.3g}"
     )
     table.add_row("tolerance index", f"{m.tolerance_index:.3f}", f"{d.tolerance_index:.3f}")
-    out_console.print(table)
+    print_table(table)
     out_console.print(
         "rebound: largest worsening below the never-treated course after stopping; "
         "tolerance index: effect after the last dose / after the first (1 = none)."
@@ -264,7 +343,7 @@ def models(
 
     catalog = model_catalog()
     if as_json:
-        typer.echo(json.dumps(catalog, indent=2))
+        print_json(catalog)
         return
     for entry in catalog:
         outcome = entry["outcome"]

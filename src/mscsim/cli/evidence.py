@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sys
 from typing import Annotated
 
 import typer
@@ -13,9 +11,10 @@ from rich import box
 from rich.table import Table
 
 from mscsim.cli.common import out_console, user_errors
+from mscsim.cli.display import cell_count, print_json, print_table
+from mscsim.cli.limits import check_weight, typed
 from mscsim.errors import SpecError
-from mscsim.evidence.doses import assess_dose
-from mscsim.evidence.library import load_library
+from mscsim.evidence.doses import DoseAssessment, assess_dose
 from mscsim.spec.route import Route
 
 __all__ = ["dose", "params"]
@@ -33,12 +32,14 @@ def cells_text(x: float) -> str:
     >>> cells_text(2500)
     '2.5×10^3 (2.5 thousand)'
     """
-    exponent = math.floor(math.log10(x)) if x > 0 else 0
+    if not (math.isfinite(x) and x >= 1e3):
+        return cell_count(x)
+    exponent = math.floor(math.log10(x))
     mantissa = f"{x / 10**exponent:.3g}"
     for scale, word in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
         if x >= scale:
             return f"{mantissa}×10^{exponent} ({x / scale:.3g} {word})"
-    return f"{x:.3g}"
+    return cell_count(x)  # pragma: no cover - x >= 1e3 above
 
 
 def _fmt_range(r: tuple[float, float] | None, unit: str) -> str:
@@ -58,19 +59,32 @@ def dose(
     allow_beyond_evidence: Annotated[
         bool, typer.Option("--allow-beyond-evidence", help="Exit 0 even beyond evidence.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the assessment as JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Resolve a dose to total cells and compare it with the route's evidence."""
     if (cells is None) == (cells_per_kg is None):
         raise SpecError("--cells / --cells-per-kg: give exactly one (e.g. --cells-per-kg 1e6)")
-    if not (math.isfinite(weight_kg) and 0 < weight_kg <= 400):
-        raise SpecError(f"--weight-kg = {weight_kg}: must be a body weight in (0, 400] kg")
+    check_weight("--weight-kg", weight_kg)
+    flag = "--cells" if cells is not None else "--cells-per-kg"
     amount = cells if cells is not None else cells_per_kg
     assert amount is not None  # noqa: S101 - exactly one is set, checked above
+    total = amount if cells is not None else amount * weight_kg
     if not (math.isfinite(amount) and amount > 0):
-        flag = "--cells" if cells is not None else "--cells-per-kg"
-        raise SpecError(f"{flag} = {amount}: must be a positive number of cells")
-    total = cells if cells is not None else amount * weight_kg
+        raise SpecError(f"{flag} = {typed(amount)}: must be a positive number of cells")
+    if not (math.isfinite(total) and math.isfinite(total / weight_kg)):
+        raise SpecError(f"{flag} = {typed(amount)}: too large a number of cells to compute with")
+    if total < 1:
+        raise SpecError(
+            f"{flag} = {typed(amount)}: gives {total:.3g} cells; a dose is at least 1 cell"
+        )
     a = assess_dose(route, cells=total, weight_kg=weight_kg)
+    if as_json:
+        print_json(_dose_record(a, route, weight_kg))
+        if a.is_beyond_evidence and not allow_beyond_evidence:
+            raise SpecError(_beyond(a, route))
+        return
     ev = a.evidence
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -96,12 +110,37 @@ def dose(
     table.add_row("highest studied", highest or "no human dose found")
     table.add_row("evidence", ev.source)
     table.add_row("rule of thumb", f"{ev.rule_of_thumb} ({ev.rule_source})")
-    out_console.print(table)
+    print_table(table)
     if a.is_beyond_evidence and not allow_beyond_evidence:
-        raise SpecError(
-            f"dose = {a.cells:.3g} cells ({a.cells_per_kg:.3g} cells/kg) {route.value}: "
-            f"{a.verdict.value} ({a.reason}); pass --allow-beyond-evidence to accept it"
-        )
+        raise SpecError(_beyond(a, route))
+
+
+def _beyond(a: DoseAssessment, route: Route) -> str:
+    return (
+        f"dose = {a.cells:.3g} cells ({a.cells_per_kg:.3g} cells/kg) {route.value}: "
+        f"{a.verdict.value} ({a.reason}); pass --allow-beyond-evidence to accept it"
+    )
+
+
+def _dose_record(a: DoseAssessment, route: Route, weight_kg: float) -> dict[str, object]:
+    """Return the assessment of ``mscsim dose`` as plain data (full precision)."""
+    ev = a.evidence
+    return {
+        "route": route.value,
+        "weight_kg": weight_kg,
+        "cells": a.cells,
+        "cells_per_kg": a.cells_per_kg,
+        "verdict": a.verdict.value,
+        "reason": a.reason,
+        "beyond_evidence": a.is_beyond_evidence,
+        "typical_cells": ev.typical_cells,
+        "typical_cells_per_kg": ev.typical_cells_per_kg,
+        "highest_cells": ev.highest_cells,
+        "highest_cells_per_kg": ev.highest_cells_per_kg,
+        "evidence": ev.source,
+        "rule_of_thumb": ev.rule_of_thumb,
+        "rule_source": ev.rule_source,
+    }
 
 
 @user_errors
@@ -113,6 +152,8 @@ def params(
     model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
 ) -> None:
     """List every default parameter with its unit, plausible range and source."""
+    from mscsim.evidence.library import load_library
+
     frame = load_library().to_frame()
     if model is not None:
         known = sorted(frame["model"].unique())
@@ -121,11 +162,7 @@ def params(
         frame = frame[frame["model"] == model]
     records = frame.to_dict(orient="records")
     if as_json:
-        for r in records:
-            for k, v in r.items():
-                if isinstance(v, float) and math.isinf(v):
-                    r[k] = "inf" if v > 0 else "-inf"
-        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        print_json(records)
         return
     if full:
         for r in records:
@@ -156,4 +193,4 @@ def params(
             str(r["evidence"]),
             refs,
         )
-    out_console.print(table)
+    print_table(table)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,19 +10,14 @@ from rich import box
 from rich.table import Table
 
 from mscsim.cli.common import out_console, user_errors
+from mscsim.cli.display import print_json, print_table
+from mscsim.cli.limits import check_weight
 from mscsim.errors import SpecError
-from mscsim.evidence.release import Status, assess_lot
-from mscsim.evidence.sources import source_profiles
-from mscsim.io.scenario import load_lot
 
 __all__ = ["qc", "sources"]
 
-_STYLE = {
-    Status.PASS: "green",
-    Status.FAIL: "bold red",
-    Status.INFO: "dim",
-    Status.NOT_ASSESSED: "yellow",
-}
+_STYLE = {"pass": "green", "fail": "bold red", "info": "dim", "not assessed": "yellow"}
+"""Colour of each release :class:`~mscsim.evidence.release.Status`."""
 
 
 def _positive(value: float | None, flag: str) -> None:
@@ -46,23 +40,21 @@ def qc(
     as_json: Annotated[bool, typer.Option("--json", help="Print the criteria as JSON.")] = False,
 ) -> None:
     """Check a lot against release criteria; exit 0 if all pass, 1 if any fails."""
+    from mscsim.evidence.release import assess_lot
+    from mscsim.io.scenario import load_lot
+
     _positive(cells, "--cells")
-    _positive(weight_kg, "--weight-kg")
+    check_weight("--weight-kg", weight_kg)
     _positive(infusion_hours, "--infusion-hours")
-    if weight_kg is not None and weight_kg > 400:
-        raise SpecError(f"--weight-kg = {weight_kg:g}: must be <= 400")
     lot = load_lot(lot_file)
     result = assess_lot(lot, cells=cells, weight_kg=weight_kg, infusion_hours=infusion_hours)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "lot": str(lot_file),
-                    "passed": result.passed,
-                    "criteria": result.to_frame().to_dict(orient="records"),
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "lot": str(lot_file),
+                "passed": result.passed,
+                "criteria": result.to_frame().to_dict(orient="records"),
+            }
         )
     else:
         table = Table(title=f"release criteria: {lot_file.name}", box=box.SIMPLE_HEAD)
@@ -73,7 +65,7 @@ def qc(
             table.add_row(
                 c.name, c.result, c.requirement, f"[{style}]{c.status.value}[/]", c.source
             )
-        out_console.print(table)
+        print_table(table)
         for c in result.failures:
             out_console.print(c.line, markup=False)
         out_console.print(result.summary(), markup=False)
@@ -86,10 +78,11 @@ def sources(
     as_json: Annotated[bool, typer.Option("--json", help="Print the profiles as JSON.")] = False,
 ) -> None:
     """Show the cell-source profiles (bone marrow, umbilical cord, adipose) with sources."""
+    from mscsim.evidence.sources import source_profiles
+
     frames = [p.to_frame() for p in source_profiles().values()]
     if as_json:
-        records = [r for f in frames for r in f.to_dict(orient="records")]
-        typer.echo(json.dumps(records, indent=2))
+        print_json([r for f in frames for r in f.to_dict(orient="records")])
         return
     for frame in frames:
         table = Table(title=f"{frame['source_type'].iloc[0]} MSCs", box=box.SIMPLE_HEAD)
@@ -104,4 +97,4 @@ def sources(
                 str(row.evidence),
                 str(row.source),
             )
-        out_console.print(table)
+        print_table(table)

@@ -5,21 +5,25 @@ from __future__ import annotations
 import contextlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich import box
 from rich.table import Table
 
 from mscsim.cli.common import out_console, progress_callback, user_errors
+from mscsim.cli.display import cell_count, print_json, print_table
+from mscsim.cli.limits import check_count, check_dask, field_bounds
 from mscsim.errors import SpecError
-from mscsim.evidence.sources import resolve_product
-from mscsim.io.scenario import load_scenario
-from mscsim.io.tables import TableWriter, check_table_path, read_table, write_table
-from mscsim.population.run import DEFAULT_CHUNK_SIZE
-from mscsim.report.summary import cell_summary
-from mscsim.spec.scenario import Scenario
+from mscsim.io.outputs import OutputSet
+from mscsim.population.defaults import DEFAULT_CHUNK_SIZE
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from mscsim.io.outputs import Output
+    from mscsim.spec.scenario import Scenario
 
 __all__ = [
     "BeyondEvidenceOption",
@@ -86,71 +90,106 @@ def simulate(
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
     allow_failed_lot: FailedLotOption = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")
+    ] = False,
 ) -> None:
     """Simulate a scenario and write cells, effect and outcome over time.
 
     With a [population] table every patient differs; the table holds every patient
     (or, with --summary, percentiles over patients).
     """
-    from mscsim.analysis.doses import simulate_with_dose_exposures
+    from mscsim.analysis.doses import simulate_course
+    from mscsim.io.scenario import load_scenario
+    from mscsim.io.tables import TABLE_FORMATS, write_output_table
+    from mscsim.report.summary import course_cell_summary
+    from mscsim.spec.scenario import SimulationSettings
 
-    check_table_path(output)
-    if doses_out is not None:
-        check_table_path(doses_out, what="--doses-out")
-        if doses_out.resolve() == output.resolve():
-            raise SpecError(f"--doses-out = {str(doses_out)!r}: must differ from --output")
-    if covariates_out is not None:
-        check_table_path(covariates_out, what="--covariates-out")
-    if n_patients is not None and n_patients < 1:
-        raise SpecError(f"--n-patients = {n_patients}: must be >= 1")
-    if chunk_size < 1:
-        raise SpecError(f"--chunk-size = {chunk_size}: must be >= 1")
-    spec = load_scenario(scenario)
-    if spec.population is not None:
+    most = int(field_bounds(SimulationSettings, "n_patients")[1])
+    check_count("--n-patients", n_patients, most)
+    check_count("--chunk-size", chunk_size, most)
+    check_dask(dask)
+    shown: list[str | Table] = []
+    data: dict[str, object] = {}
+    with OutputSet() as outputs:
+        table_out = outputs.add_file(output, flag="--output", formats=TABLE_FORMATS)
+        doses_file = covariates_file = None
         if doses_out is not None:
-            raise SpecError("--doses-out: not available with a [population] yet")
-        _simulate_population(
-            spec,
-            output,
-            n_patients=n_patients or spec.simulation.n_patients,
-            summary=summary,
-            covariates_out=covariates_out,
-            chunk_size=chunk_size,
-            dask=dask,
-            engine=engine,
-            allow_beyond_evidence=allow_beyond_evidence,
-            allow_failed_lot=allow_failed_lot,
-        )
+            doses_file = outputs.add_file(doses_out, flag="--doses-out", formats=TABLE_FORMATS)
+        if covariates_out is not None:
+            covariates_file = outputs.add_file(
+                covariates_out, flag="--covariates-out", formats=TABLE_FORMATS
+            )
+        spec = load_scenario(scenario)
+        if spec.population is not None:
+            if doses_out is not None:
+                raise SpecError("--doses-out: not available with a [population] yet")
+            shown, data = _simulate_population(
+                spec,
+                outputs,
+                table_out,
+                n_patients=n_patients or spec.simulation.n_patients,
+                summary=summary,
+                covariates_file=covariates_file,
+                chunk_size=chunk_size,
+                dask=dask,
+                engine=engine,
+                allow_beyond_evidence=allow_beyond_evidence,
+                allow_failed_lot=allow_failed_lot,
+            )
+        else:
+            for flag, given in (
+                ("--summary", summary),
+                ("--covariates-out", covariates_out is not None),
+                ("--dask", dask is not None),
+            ):
+                if given:
+                    raise SpecError(f"{flag}: needs a [population] table in the scenario")
+            with progress_callback("simulating") as progress:
+                course = simulate_course(
+                    spec,
+                    n_patients=n_patients,
+                    engine=engine.value,
+                    allow_beyond_evidence=allow_beyond_evidence,
+                    allow_failed_lot=allow_failed_lot,
+                    progress=progress,
+                )
+            result, doses = course.result, course.dose_exposures()
+            frame = result.to_frame()
+            write_output_table(outputs, table_out, frame)
+            shown.append(
+                f"wrote {output}: {result.n_patients} patient(s) x {result.times_day.size} "
+                f"times, engine {result.engine}"
+            )
+            shown.append(product_line(spec))
+            data["patients"], data["times"] = result.n_patients, int(result.times_day.size)
+            data["engine"] = result.engine
+            if doses_file is not None:
+                write_output_table(outputs, doses_file, doses)
+                shown.append(f"wrote {doses_out}: {len(doses)} row(s), one per patient and dose")
+                shown.extend([dose_table(doses)] if len(doses) else [])
+                data["doses"] = doses.to_dict(orient="records")
+            cells = course_cell_summary(course)
+            shown.append(_cells_table(cells, result.n_patients))
+            data["cells"] = [
+                {"compartment": str(name).removeprefix("cells_"), **row}
+                for name, row in cells.to_dict(orient="index").items()
+            ]
+        data["product"] = product_line(spec)
+        data["outputs"] = {o.flag: str(o.path) for o in outputs.outputs}
+    if as_json:
+        print_json(data)
         return
-    for flag, given in (
-        ("--summary", summary),
-        ("--covariates-out", covariates_out is not None),
-        ("--dask", dask is not None),
-    ):
-        if given:
-            raise SpecError(f"{flag}: needs a [population] table in the scenario")
-    with progress_callback("simulating") as progress:
-        result, doses = simulate_with_dose_exposures(
-            spec,
-            n_patients=n_patients,
-            engine=engine.value,
-            allow_beyond_evidence=allow_beyond_evidence,
-            allow_failed_lot=allow_failed_lot,
-            progress=progress,
-        )
-    frame = result.to_frame()
-    write_table(frame, output)
-    out_console.print(
-        f"wrote {output}: {result.n_patients} patient(s) x {result.times_day.size} times, "
-        f"engine {result.engine}"
-    )
-    out_console.print(product_line(spec))
-    if doses_out is not None:
-        write_table(doses, doses_out)
-        out_console.print(f"wrote {doses_out}: {len(doses)} row(s), one per patient and dose")
-        out_console.print(dose_table(doses))
-    cells = cell_summary(frame)
-    median = " (median over patients)" if result.n_patients > 1 else ""
+    for item in shown:
+        if isinstance(item, Table):
+            print_table(item)
+        else:
+            out_console.print(item)
+
+
+def _cells_table(cells: pd.DataFrame, n_patients: int) -> Table:
+    """Peak, day of the peak, end and last day with a viable cell per compartment."""
+    median = " (median over patients)" if n_patients > 1 else ""
     table = Table(title=f"viable cells{median}", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("compartment", "peak", "on day", "at the end", "last day with a cell"):
         table.add_column(col, justify="left" if col == "compartment" else "right")
@@ -158,30 +197,51 @@ def simulate(
         last = row["last_day_with_a_cell"]
         table.add_row(
             str(name).removeprefix("cells_"),
-            f"{row['peak_cells']:.3g}",
+            cell_count(row["peak_cells"]),
             f"{row['peak_day']:g}",
-            f"{row['end_cells']:.3g}",
+            cell_count(row["end_cells"]),
             "never" if last != last else f"{last:g}",
         )
-    out_console.print(table)
+    return table
 
 
 def _simulate_population(
     spec: Scenario,
-    output: Path,
+    outputs: OutputSet,
+    table_out: Output,
     *,
     n_patients: int,
     summary: bool,
-    covariates_out: Path | None,
+    covariates_file: Output | None,
     chunk_size: int,
     dask: str | None,
     engine: EngineChoice,
     allow_beyond_evidence: bool,
     allow_failed_lot: bool,
-) -> None:
-    """Stream a population's chunks into the output table (or its percentiles)."""
+) -> tuple[list[str | Table], dict[str, object]]:
+    """Stream a population's chunks into the output table (or its percentiles).
+
+    Returns what to print: lines and tables, and the same as data for ``--json``.
+    """
+    import warnings
+
+    import pandas as pd
+
+    from mscsim.engine.scenario import prepare_scenario
+    from mscsim.errors import MscsimWarning
+    from mscsim.io.tables import TableWriter, write_output_table
     from mscsim.population import PercentileSummary, simulate_population
 
+    collector: PercentileSummary | None = None
+    if summary:  # the store of every patient's outputs is sized, or refused, before any work
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MscsimWarning)
+            inputs = prepare_scenario(
+                spec,
+                allow_beyond_evidence=allow_beyond_evidence,
+                allow_failed_lot=allow_failed_lot,
+            )
+        collector = PercentileSummary(n_patients, inputs.times_day, inputs.model.output_names)
     chunks = simulate_population(
         spec,
         n_patients=n_patients,
@@ -191,51 +251,56 @@ def _simulate_population(
         allow_beyond_evidence=allow_beyond_evidence,
         allow_failed_lot=allow_failed_lot,
     )
-    collector: PercentileSummary | None = None
     covariates = []
     with contextlib.ExitStack() as stack, progress_callback("patients") as progress:
-        writer = None if summary else stack.enter_context(TableWriter(output))
+        writer = None
+        if collector is None:
+            tmp = stack.enter_context(outputs.writing(table_out))
+            writer = stack.enter_context(TableWriter(tmp, atomic=False))
         done = 0
         for chunk in chunks:
             result = chunk.result
             if writer is not None:
                 writer.write(result.to_frame())
-            else:
-                if collector is None:
-                    collector = PercentileSummary(
-                        n_patients, result.times_day, list(result.outputs)
-                    )
+            elif collector is not None:
                 collector.add(result)
             covariates.append(chunk.covariates)
             done += result.n_patients
             if progress is not None:
                 progress(done, n_patients)
+    shown: list[str | Table] = []
     if collector is not None:
-        write_table(collector.frame(), output)
-        out_console.print(f"wrote {output}: percentiles 5/50/95 over {n_patients} patients")
+        write_output_table(outputs, table_out, collector.frame())
+        shown.append(f"wrote {table_out.path}: percentiles 5/50/95 over {n_patients} patients")
     else:
-        out_console.print(f"wrote {output}: {n_patients} patients, every one")
+        shown.append(f"wrote {table_out.path}: {n_patients} patients, every one")
     frame = pd.concat(covariates, ignore_index=True)
-    if covariates_out is not None:
-        write_table(frame, covariates_out)
-        out_console.print(f"wrote {covariates_out}: sampled covariates per patient")
-    out_console.print(product_line(spec))
+    if covariates_file is not None:
+        write_output_table(outputs, covariates_file, frame)
+        shown.append(f"wrote {covariates_file.path}: sampled covariates per patient")
+    shown.append(product_line(spec))
     table = Table(title="sampled patients", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("covariate", "p5", "median", "p95"):
         table.add_column(col, justify="left" if col == "covariate" else "right")
+    sampled: list[dict[str, object]] = []
     for name in frame.columns.drop("patient_id"):
         values = frame[name]
         if values.dtype.kind in "fi":
             p5, p50, p95 = values.quantile([0.05, 0.5, 0.95])
             table.add_row(name, f"{p5:.3g}", f"{p50:.3g}", f"{p95:.3g}")
+            sampled.append({"covariate": name, "p5": p5, "median": p50, "p95": p95})
         else:
             shares = values.value_counts(normalize=True).round(2).to_dict()
             table.add_row(name, "", ", ".join(f"{k} {v:g}" for k, v in shares.items()), "")
-    out_console.print(table)
+            sampled.append({"covariate": name, "shares": shares})
+    shown.append(table)
+    return shown, {"patients": n_patients, "summary": summary, "covariates": sampled}
 
 
 def product_line(spec: Scenario) -> str:
     """Describe the product as simulated: viability, potency, donor and their origin."""
+    from mscsim.evidence.sources import resolve_product
+
     product = resolve_product(spec.product, patient_age_years=spec.patient.age_years)
     origin = {
         "product": "as given",
@@ -280,14 +345,59 @@ def dose_table(doses: pd.DataFrame) -> Table:
 
 @user_errors
 def plot(
-    table: Annotated[Path, typer.Argument(help="Table written by `mscsim simulate`.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Table written by `mscsim simulate` (.csv/.parquet, also --summary), "
+            "or a scenario file (.toml) to simulate with dense output after each dose."
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Figure: .png, .svg or .pdf.")],
     log: Annotated[bool, typer.Option("--log", help="Logarithmic cell axis.")] = False,
+    engine: EngineOption = EngineChoice.FAST,
+    allow_beyond_evidence: BeyondEvidenceOption = False,
+    allow_failed_lot: FailedLotOption = False,
 ) -> None:
-    """Plot viable cells by compartment over time."""
-    from mscsim.report.plots import check_figure_path, plot_cells
+    """Plot viable cells by compartment, effect and outcome over time (doses marked)."""
+    from mscsim.cli.analysis import add_figure
+    from mscsim.report.plots import save_figure
 
-    check_figure_path(output, what="--output")
-    frame = read_table(table)
-    plot_cells(frame, output, log=log, title=f"Viable MSCs by compartment: {table.stem}")
+    with OutputSet() as outputs:
+        figure_out = add_figure(outputs, output, "--output")
+        figure = _plot_figure(source, log, engine, allow_beyond_evidence, allow_failed_lot)
+        with outputs.writing(figure_out) as tmp:
+            save_figure(figure, tmp, atomic=False)
     out_console.print(f"wrote {output}")
+
+
+def _plot_figure(
+    source: Path,
+    log: bool,
+    engine: EngineChoice,
+    allow_beyond_evidence: bool,
+    allow_failed_lot: bool,
+) -> Figure:
+    """Build the figure of ``mscsim plot`` from a scenario (dense output) or a table."""
+    from mscsim.io.scenario import load_scenario
+    from mscsim.io.tables import read_table
+    from mscsim.report.plots import check_cell_table, plot_cells, plot_scenario
+
+    if source.suffix.lower() == ".toml":
+        figure = plot_scenario(
+            load_scenario(source),
+            log=log,
+            engine=engine.value,
+            allow_beyond_evidence=allow_beyond_evidence,
+            allow_failed_lot=allow_failed_lot,
+        )
+    else:
+        for flag, given in (
+            ("--allow-beyond-evidence", allow_beyond_evidence),
+            ("--allow-failed-lot", allow_failed_lot),
+        ):
+            if given:
+                raise SpecError(f"{flag}: only used with a scenario file (.toml)")
+        frame = read_table(source)
+        check_cell_table(frame, what=f"table = {str(source)!r}")
+        figure = plot_cells(frame, log=log)
+    return figure

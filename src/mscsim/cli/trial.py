@@ -16,12 +16,22 @@ from mscsim.cli.common import (
     progress_callback,
     user_errors,
 )
+from mscsim.cli.display import plain, print_json, print_table
+from mscsim.cli.limits import check_count, check_dask, field_bounds
 from mscsim.cli.simulate import DaskOption
 from mscsim.errors import SpecError
-from mscsim.io.scenario import load_trial
-from mscsim.io.tables import atomic_path, write_table
+from mscsim.io.outputs import OutputSet
 
-__all__ = ["trial"]
+__all__ = ["TRIAL_FILES", "trial"]
+
+TRIAL_FILES: tuple[str, ...] = (
+    "patients.parquet",
+    "replicates.parquet",
+    "power_curve.csv",
+    "summary.json",
+    "trial.png",
+)
+"""The files ``mscsim trial`` writes into its directory."""
 
 
 @user_errors
@@ -37,47 +47,57 @@ def trial(
         typer.Option("--power-curve", help="Also power against n per arm, e.g. 10,20,40,80."),
     ] = None,
     dask: DaskOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Simulate a two-arm trial many times: power, effect estimate, CI and safety."""
+    from mscsim.analysis.trial import check_trial_size, run_trial
     from mscsim.analysis.trial import power_curve as run_power_curve
-    from mscsim.analysis.trial import run_trial
+    from mscsim.io.scenario import load_trial
+    from mscsim.io.tables import write_table
     from mscsim.report.analysis_plots import plot_trial
+    from mscsim.report.plots import save_figure
+    from mscsim.spec.trial import TrialSettings
 
-    if replicates is not None and replicates < 1:
-        raise SpecError(f"--replicates = {replicates}: must be >= 1")
+    check_count("--replicates", replicates, int(field_bounds(TrialSettings, "replicates")[1]))
     if seed is not None and seed < 0:
         raise SpecError(f"--seed = {seed}: must be >= 0")
-    if output.exists() and not output.is_dir():
-        raise SpecError(f"--output = {str(output)!r}: exists and is not a directory")
+    check_dask(dask)
     ns = None
     if power_curve is not None:
         ns = sorted(parse_whole_numbers(power_curve, "--power-curve", 2, 100_000, "10,20,40"))
-    spec = load_trial(trial_file)
-    with progress_callback("patients") as progress:
-        result = run_trial(spec, replicates=replicates, seed=seed, dask=dask, progress=progress)
-    curve = None
-    if ns is not None:
-        with progress_callback("power curve"):
-            curve = run_power_curve(spec, ns, replicates=replicates, seed=seed, dask=dask)
-    output.mkdir(parents=True, exist_ok=True)
-    write_table(result.patients, output / "patients.parquet")
-    write_table(result.replicates, output / "replicates.parquet")
-    summary = dict(result.summary)
-    if curve is not None:
-        write_table(curve, output / "power_curve.csv")
-        summary["power_curve"] = curve.to_dict(orient="records")
-    with atomic_path(output / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    plot_trial(
-        result.replicates,
-        summary,
-        output / "trial.png",
-        power_curve=curve,
-        title=f"Virtual trial: {trial_file.stem}",
-    )
-    out_console.print(
-        f"wrote {output}/: patients.parquet, replicates.parquet, summary.json, trial.png"
-    )
+    with OutputSet() as outputs:
+        folder = outputs.add_dir(output, flag="--output", known=TRIAL_FILES)
+        spec = load_trial(trial_file)
+        check_trial_size(spec, replicates=replicates)
+        if ns is not None:
+            check_trial_size(spec, replicates=replicates, n_per_arm=ns[-1])
+        with progress_callback("patients") as progress:
+            result = run_trial(spec, replicates=replicates, seed=seed, dask=dask, progress=progress)
+        curve = None
+        if ns is not None:
+            with progress_callback("power curve"):
+                curve = run_power_curve(spec, ns, replicates=replicates, seed=seed, dask=dask)
+        summary = dict(result.summary)
+        with outputs.writing(folder) as tmp:
+            write_table(result.patients, tmp / "patients.parquet", atomic=False)
+            write_table(result.replicates, tmp / "replicates.parquet", atomic=False)
+            if curve is not None:
+                write_table(curve, tmp / "power_curve.csv", atomic=False)
+                summary["power_curve"] = curve.to_dict(orient="records")
+            (tmp / "summary.json").write_text(
+                json.dumps(plain(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+            )
+            figure = plot_trial(
+                result.replicates, summary, power_curve=curve, title="Virtual two-arm trial"
+            )
+            save_figure(figure, tmp / "trial.png", atomic=False)
+    if as_json:
+        print_json(summary)
+        return
+    written = ", ".join(f for f in TRIAL_FILES if curve is not None or f != "power_curve.csv")
+    out_console.print(f"wrote {output}/: {written}")
     table = Table(title=f"{summary['endpoint']}", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("")
     table.add_column("value", justify="right")
@@ -101,4 +121,4 @@ def trial(
     if curve is not None:
         for row in curve.itertuples():
             table.add_row(f"power at n = {row.n_per_arm} per arm", f"{row.power:.3f}")
-    out_console.print(table)
+    print_table(table)

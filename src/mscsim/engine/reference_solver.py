@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from mscsim.engine.events import Schedule
 from mscsim.errors import IntegrationError
@@ -53,6 +52,8 @@ def integrate_scipy(
     message : str
         First failure message, or ``""``.
     """
+    from scipy.integrate import solve_ivp  # loads only for the scipy engine
+
     n_states, n = y0.shape
     out = np.full((n_states, n, schedule.times_day.size), np.nan)
     status = np.zeros(n, dtype=np.int8)

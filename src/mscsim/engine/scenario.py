@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +24,7 @@ from mscsim.models.disease import disease_from_spec
 from mscsim.models.therapy import TherapyModel
 from mscsim.spec.scenario import Scenario
 
-__all__ = ["ScenarioInputs", "prepare_scenario", "simulate_scenario"]
+__all__ = ["ScenarioInputs", "prepare_scenario", "simulate_scenario", "warn_population_unused"]
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,22 @@ def prepare_scenario(
 ) -> ScenarioInputs:
     """Resolve parameters, doses and output times of ``scenario``; check doses and lot.
 
+    Administrations after ``simulation.horizon_days`` are left out, with one
+    :class:`~mscsim.MscsimWarning` saying how many.
+
     Raises
     ------
     SpecError
-        For unknown or impossible parameter overrides, two local routes, a dose
-        beyond the highest studied for its route (unless ``allow_beyond_evidence``)
-        or a lot that fails release (unless ``allow_failed_lot``).
+        For unknown or impossible parameter overrides, a ``[population]`` naming
+        parameters the model does not have, two local routes, a dose beyond the
+        highest studied for its route (unless ``allow_beyond_evidence``) or a lot
+        that fails release (unless ``allow_failed_lot``).
     """
     model = model or TherapyModel(disease_from_spec(scenario.disease))
+    if scenario.population is not None:
+        scenario.population.omegas({p.name: p.omega for p in model.parameters})
     regimen = scenario.regimen
+    _warn_left_out(scenario)
     site = target_site(regimen.routes)
     library = ParameterLibrary(model.parameters)
     values = library.resolve(
@@ -138,6 +145,39 @@ def prepare_scenario(
     )
 
 
+def warn_population_unused(analysis: str, scenarios: Mapping[str, Scenario]) -> None:
+    """Warn once that ``analysis`` simulates typical patients, leaving ``[population]`` out.
+
+    ``scenarios`` maps the names the user knows the scenarios by to the scenarios.
+    """
+    named = [name for name, s in scenarios.items() if s.population is not None]
+    if not named:
+        return
+    if len(scenarios) == 1:
+        what = "the scenario's typical patient; its [population] table is not used"
+    else:
+        what = (
+            f"each scenario's typical patient; the [population] of {', '.join(named)} is not used"
+        )
+    warnings.warn(f"population: {analysis} simulates {what}", MscsimWarning, stacklevel=3)
+
+
+def _warn_left_out(scenario: Scenario) -> None:
+    """Warn once when administrations fall after the horizon (they are not simulated)."""
+    left_out = scenario.regimen.n_left_out
+    if not left_out:
+        return
+    total = sum(d.count for d in scenario.dose)
+    doses = "dose" if total == 1 else "doses"
+    falls, is_ = ("falls", "is") if left_out == 1 else ("fall", "are")
+    warnings.warn(
+        f"{left_out} of {total} {doses} {falls} after simulation.horizon_days = "
+        f"{scenario.simulation.horizon_days:g} and {is_} not simulated",
+        MscsimWarning,
+        stacklevel=3,
+    )
+
+
 def _check_lot(scenario: Scenario, allow_failed_lot: bool) -> LotAssessment | None:
     """Assess the scenario's lot at its largest administration; refuse or warn if it fails."""
     lot = scenario.product.lot
@@ -175,7 +215,11 @@ def simulate_scenario(
     on_failure: Literal["raise", "flag"] = "raise",
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
-    """Simulate ``scenario`` (default model: the scenario's :class:`~mscsim.models.TherapyModel`).
+    """Simulate ``scenario``'s patient (default model: its :class:`~mscsim.models.TherapyModel`).
+
+    Every one of the ``n_patients`` is the scenario's patient. A scenario with a
+    ``[population]`` is refused: :func:`mscsim.simulate_scenario` samples its
+    patients (and :func:`mscsim.simulate_population` streams them in chunks).
 
     Parameters
     ----------
@@ -204,7 +248,18 @@ def simulate_scenario(
     >>> r = simulate_scenario(s)
     >>> round(float(r.output("cells_target")[0, 4]) / 1e7, 6)  # one half-life later
     0.5
+
+    Raises
+    ------
+    SpecError
+        As :func:`prepare_scenario`, or if the scenario has a ``[population]``.
     """
+    if scenario.population is not None:
+        raise SpecError(
+            "population: mscsim.engine.simulate_scenario simulates the scenario's patient "
+            "only; sample the [population] with mscsim.simulate_scenario or "
+            "mscsim.simulate_population"
+        )
     inputs = prepare_scenario(
         scenario,
         model=model,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from mscsim.errors import SpecError
 from mscsim.spec.lot import Lot
@@ -15,6 +18,7 @@ from mscsim.spec.scenario import Scenario
 from mscsim.spec.trial import TrialSpec
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "format_validation_error",
     "load_lot",
     "load_scenario",
@@ -25,28 +29,132 @@ __all__ = [
 ]
 
 
+MAX_FILE_BYTES = 10 * 2**20
+"""Largest input file read (scenario, lot and trial files are a few kB)."""
+
+_TOML_POSITION = re.compile(
+    r"^(?P<what>.*?) \((?:at line (?P<line>\d+), column (?P<column>\d+)|at end of document)\)$"
+)
+
+
 def read_toml(path: str | Path, *, what: str = "file") -> dict[str, Any]:
-    """Read a TOML file; refuse a missing, unreadable or malformed file in one line."""
+    """Read a TOML file (UTF-8, a byte-order mark allowed) into a mapping.
+
+    Raises
+    ------
+    SpecError
+        In one line, for a missing, unreadable, binary, empty or malformed file;
+        a syntax error gives its line and column, what was expected and what was found.
+    """
     path = Path(path)
+    where = f"{what} = {str(path)!r}"
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise SpecError(f"{what} = {str(path)!r}: file not found") from None
+        raise SpecError(f"{where}: file not found") from None
     except IsADirectoryError:
-        raise SpecError(f"{what} = {str(path)!r}: is a directory, expected a TOML file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"{what} = {str(path)!r}: cannot be read ({err})") from err
+        raise SpecError(f"{where}: is a directory, expected a TOML file") from None
+    except OSError as err:
+        raise SpecError(f"{where}: cannot be read ({err.strerror or err})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"{where}: larger than {MAX_FILE_BYTES // 2**20} MiB; not a TOML file")
     try:
-        return tomllib.loads(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SpecError(
+            f"{where}: not a text file (byte {raw[err.start]:#04x} at offset {err.start} "
+            "is not UTF-8); expected a TOML file"
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{what} = {str(path)!r}: not valid TOML ({err})") from err
+        raise SpecError(f"{where}: {_syntax_error(str(err), text)}") from None
+    if not data:
+        raise SpecError(f"{where}: the file is empty")
+    return data
+
+
+def _syntax_error(message: str, text: str) -> str:
+    """Return e.g. ``not valid TOML at line 3, column 12: expected '=' ...; found ': 5'``."""
+    match = _TOML_POSITION.match(message)
+    if match is None:  # pragma: no cover - every tomllib message ends with its position
+        return f"not valid TOML: {message}"
+    what = match["what"]
+    what = what[0].lower() + what[1:]
+    if match["line"] is None:
+        return f"not valid TOML at the end of the file: {what}"
+    line, column = int(match["line"]), int(match["column"])
+    rest = (text.split("\n")[line - 1 : line] or [""])[0][column - 1 :].rstrip()
+    found = f"found {rest[:24]!r}" if rest else "found the end of the line"
+    return f"not valid TOML at line {line}, column {column}: {what}; {found}"
 
 
 def _loc_text(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # a mapping's key was refused: the key is the part before
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """Return ``value`` as it reads in a TOML file (``true``, ``'65'``, ``[1, 2]``)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k} = {_shown(v, limit)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_shown(v, limit) for v in value) + "]"
+    elif isinstance(value, dt.date | dt.time):
+        text = value.isoformat()
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_KINDS = {
+    "float_type": "a number",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "string_type": "text in quotes",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "tuple_type": "an array",
+    "list_type": "an array",
+}
+"""What a value of the wrong TOML type should have been."""
+
+_UNITS = (
+    ("_days", "days"),
+    ("day", "days"),
+    ("_hours", "hours"),
+    ("_years", "years"),
+    ("cells", "cells"),
+)
+
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
+
+
+def _expected(kind: str, name: str, field: FieldInfo | None) -> str:
+    """Return e.g. ``a number of days > 0 and <= 36500`` for a value of the wrong type."""
+    text = _KINDS[kind]
+    if kind not in ("float_type", "int_type") or field is None:
+        return text
+    unit = next((u for suffix, u in _UNITS if name.endswith(suffix)), None)
+    bounds = [
+        f"{op} {_number_text(getattr(m, attr))}"
+        for m in field.metadata
+        for attr, op in _BOUNDS
+        if isinstance(getattr(m, attr, None), int | float)
+    ]
+    return " ".join([text, *([f"of {unit}"] if unit else []), " and ".join(bounds)]).strip()
 
 
 def _models_of(annotation: Any) -> list[type[BaseModel]]:
@@ -95,7 +203,8 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str
     msg = str(first["msg"])
     ctx = first.get("ctx") or {}
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        key = f"{where}.{ctx.get('discriminator', 'model').strip(chr(39))}"
+        discriminator = str(ctx.get("discriminator", "model")).strip("'")
+        key = f"{where}.{discriminator}"
         expected = ctx.get("expected_tags")
         _, parent = _walk(model, tuple(first["loc"])[:-1])
         if expected is None and parent is not None:
@@ -104,18 +213,24 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str
             expected = ", ".join(tags)
         if kind == "union_tag_not_found":
             return f"{key}: missing; must be one of {expected}"
-        return f"{key} = {ctx.get('tag')!r}: must be one of {expected}"
+        tag = value.get(discriminator) if isinstance(value, dict) else ctx.get("tag")
+        return f"{key} = {_shown(tag)}: must be one of {expected}"
     if kind == "extra_forbidden":
         _, holder = _walk(model, tuple(first["loc"])[:-1])
         allowed = ", ".join(holder.model_fields) if holder else "see the documentation"
-        return f"{where} = {value!r}: unknown key; allowed keys here: {allowed}"
+        return f"{where} = {_shown(value)}: unknown key; allowed keys here: {allowed}"
+    if kind in _KINDS:
+        name = loc[-1] if loc else ""
+        _, holder = _walk(model, tuple(first["loc"])[:-1])
+        field = holder.model_fields.get(name) if holder and isinstance(name, str) else None
+        return f"{where} = {_shown(value)}: must be {_expected(kind, str(name), field)}"
     if kind == "missing":
         return f"{where}: missing; this key is required"
     if kind == "value_error":
         text = msg.removeprefix("Value error, ")
         return f"{where}.{text}" if loc else text
     msg = msg.replace("Input should be", "must be").replace("Input", "value")
-    return f"{where} = {value!r}: {msg}"
+    return f"{where} = {_shown(value)}: {msg}"
 
 
 def parse_lot(data: dict[str, Any], *, where: str = "lot") -> Lot:
@@ -149,6 +264,8 @@ def _resolve_lot(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     if not isinstance(product, dict) or not isinstance(product.get("lot"), str):
         return data
     name = product["lot"]
+    if not name.strip():
+        raise SpecError(f"product.lot = {name!r}: must name a lot file (relative to the scenario)")
     path = Path(name) if Path(name).is_absolute() else base_dir / name
     lot = load_lot(path, where="product.lot")
     return {**data, "product": {**product, "lot": lot}}
@@ -201,6 +318,11 @@ def load_trial(path: str | Path) -> TrialSpec:
         for i, arm in enumerate(arms):
             if isinstance(arm, dict) and isinstance(arm.get("scenario"), str):
                 name = arm["scenario"]
+                if not name.strip():
+                    raise SpecError(
+                        f"arm[{i}].scenario = {name!r}: must name a scenario file "
+                        "(relative to the trial file)"
+                    )
                 where = Path(name) if Path(name).is_absolute() else path.parent / name
                 try:
                     scenario = load_scenario(where)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mscsim.errors import SpecError
+from mscsim.io.outputs import Output, OutputSet, partial_path, remove_stale_partials
 
 __all__ = [
     "TABLE_FORMATS",
@@ -20,6 +20,7 @@ __all__ = [
     "atomic_path",
     "check_table_path",
     "read_table",
+    "write_output_table",
     "write_table",
 ]
 
@@ -41,28 +42,31 @@ def check_table_path(path: str | Path, *, what: str = "output") -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
-    An interrupted or failed write never leaves a file that looks complete.
+    An interrupted or failed write never leaves a file that looks complete: the
+    temporary, ``.NAME.mscsim-partial-PID.SUFFIX``, is removed on error, and one left
+    by a killed process is removed the next time ``path`` is written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    remove_stale_partials(path)
+    tmp = partial_path(path)
+    os.close(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666))
     try:
-        yield Path(tmp)
-        # mkstemp creates the file private (0600); give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        yield tmp
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` as CSV or Parquet (chosen by extension), atomically."""
+def write_table(frame: pd.DataFrame, path: str | Path, *, atomic: bool = True) -> Path:
+    """Write ``frame`` as CSV or Parquet (chosen by extension), atomically.
+
+    ``atomic=False`` writes ``path`` directly (it is a temporary already, e.g. of an
+    :class:`~mscsim.io.outputs.OutputSet`).
+    """
     path = check_table_path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) if atomic else contextlib.nullcontext(path) as tmp:
         if path.suffix.lower() == ".csv":
             frame.to_csv(tmp, index=False)
         else:
@@ -70,16 +74,25 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def write_output_table(outputs: OutputSet, output: Output, frame: pd.DataFrame) -> None:
+    """Write ``frame`` into ``output``'s temporary (committed with the other outputs)."""
+    with outputs.writing(output) as tmp:
+        write_table(frame, tmp, atomic=False)
+
+
 class TableWriter:
     """Write a table in chunks, atomically: nothing appears at ``path`` until :meth:`close`.
 
     Use as a context manager; an exception discards the partial file. Parquet chunks
     become row groups (``pyarrow``); CSV chunks are appended after one header.
+    ``atomic=False`` writes ``path`` directly (see :func:`write_table`).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, atomic: bool = True) -> None:
         self.path = check_table_path(path)
-        self._atomic = atomic_path(self.path)
+        self._atomic: contextlib.AbstractContextManager[Path] = (
+            atomic_path(self.path) if atomic else contextlib.nullcontext(self.path)
+        )
         self._tmp: Path | None = None
         self._parquet: pq.ParquetWriter | None = None
         self.rows = 0

@@ -1,20 +1,25 @@
 """Models: the shared contract, cell kinetics, paracrine effect, diseases, reference drug."""
 
-from mscsim.models.base import COVARIATES, Model, Params, target_site
-from mscsim.models.disease import (
-    DISEASES,
-    Disease,
-    Inflammation,
-    LimbIschemia,
-    NoDisease,
-    Outcome,
-    SpinocerebellarAtaxia,
-    disease_from_spec,
-)
-from mscsim.models.kinetics import CELL_OUTPUTS, CellKinetics
-from mscsim.models.reference import local_first_order_cells
-from mscsim.models.reference_drug import ReferenceDrug
-from mscsim.models.therapy import TherapyModel
+from typing import TYPE_CHECKING
+
+from mscsim._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from mscsim.models.base import COVARIATES, Model, Params, target_site
+    from mscsim.models.disease import (
+        DISEASES,
+        Disease,
+        Inflammation,
+        LimbIschemia,
+        NoDisease,
+        Outcome,
+        SpinocerebellarAtaxia,
+        disease_from_spec,
+    )
+    from mscsim.models.kinetics import CELL_OUTPUTS, CellKinetics
+    from mscsim.models.reference import local_first_order_cells
+    from mscsim.models.reference_drug import ReferenceDrug
+    from mscsim.models.therapy import TherapyModel
 
 __all__ = [
     "CELL_OUTPUTS",
@@ -35,3 +40,24 @@ __all__ = [
     "local_first_order_cells",
     "target_site",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "base": ["COVARIATES", "Model", "Params", "target_site"],
+        "disease": [
+            "DISEASES",
+            "Disease",
+            "Inflammation",
+            "LimbIschemia",
+            "NoDisease",
+            "Outcome",
+            "SpinocerebellarAtaxia",
+            "disease_from_spec",
+        ],
+        "kinetics": ["CELL_OUTPUTS", "CellKinetics"],
+        "reference": ["local_first_order_cells"],
+        "reference_drug": ["ReferenceDrug"],
+        "therapy": ["TherapyModel"],
+    },
+)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from mscsim.errors import SpecError
 from mscsim.evidence.sources import source_profile
@@ -78,6 +77,8 @@ class LotVariability:
         if self.viability_sd == 0:
             viability = np.full(u.shape, self.viability_mean)
         else:
+            from scipy import stats  # the heaviest part of scipy: load it only here
+
             low = (0.0 - self.viability_mean) / self.viability_sd
             high = (1.0 - self.viability_mean) / self.viability_sd
             viability = stats.truncnorm.ppf(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,11 @@ from numpy.typing import NDArray
 from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY
 from mscsim.engine.integrate import EngineName, simulate
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.scenario import prepare_scenario
+from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
+from mscsim.engine.scenario import simulate_scenario as engine_simulate_scenario
 from mscsim.errors import MscsimWarning, SpecError
+from mscsim.models.base import Model
+from mscsim.population.defaults import DEFAULT_CHUNK_SIZE
 from mscsim.population.sample import sample_patients
 from mscsim.spec.scenario import Scenario
 
@@ -35,10 +38,8 @@ __all__ = [
     "patient_chunks",
     "simulate_chunk",
     "simulate_population",
+    "simulate_scenario",
 ]
-
-DEFAULT_CHUNK_SIZE = 5_000
-"""Patients simulated together: large enough to vectorize, small enough to stream."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -85,6 +86,28 @@ def simulate_chunk(
             allow_beyond_evidence=allow_beyond_evidence,
             allow_failed_lot=allow_failed_lot,
         )
+    return _simulate_patients(
+        scenario,
+        inputs,
+        patient_ids,
+        engine=engine,
+        times_day=inputs.times_day if times_day is None else times_day,
+        max_step_day=max_step_day,
+    )
+
+
+def _simulate_patients(
+    scenario: Scenario,
+    inputs: ScenarioInputs,
+    patient_ids: NDArray[np.int64],
+    *,
+    engine: EngineName,
+    times_day: NDArray[np.float64],
+    max_step_day: float,
+    on_failure: Literal["raise", "flag"] = "raise",
+    progress: Callable[[int, int], None] | None = None,
+) -> PopulationChunk:
+    """Sample the patients ``patient_ids`` from the prepared scenario and simulate them."""
     patients = sample_patients(
         scenario,
         inputs.params,
@@ -95,13 +118,93 @@ def simulate_chunk(
     result = simulate(
         inputs.model,
         patients.doses,
-        times_day=inputs.times_day if times_day is None else times_day,
+        times_day=times_day,
         params=patients.params,
         n_patients=int(patient_ids.size),
         engine=engine,
         max_step_day=max_step_day,
+        on_failure=on_failure,
+        progress=progress,
     )
     return PopulationChunk(replace(result, patient_ids=patients.patient_ids), patients.covariates)
+
+
+def simulate_scenario(
+    scenario: Scenario,
+    *,
+    model: Model | None = None,
+    n_patients: int | None = None,
+    engine: EngineName = "fast",
+    allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
+    max_step_day: float = DEFAULT_MAX_STEP_DAY,
+    on_failure: Literal["raise", "flag"] = "raise",
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulationResult:
+    """Simulate ``scenario``: the patients of its ``[population]``, else its patient.
+
+    With a ``[population]``, patient ``i`` is drawn as :func:`simulate_population`
+    draws it (the same numbers), and all ``n_patients`` come back in one result;
+    :func:`simulate_population` streams large populations in chunks and returns
+    their sampled covariates. Without one, every patient is the scenario's patient
+    (:func:`mscsim.engine.simulate_scenario`).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    model : Model, optional
+        Default: the scenario's :class:`~mscsim.models.TherapyModel`.
+    n_patients : int, optional
+        Overrides ``scenario.simulation.n_patients``.
+    engine, allow_beyond_evidence, allow_failed_lot, max_step_day, on_failure, progress
+        As in :func:`mscsim.engine.simulate_scenario`.
+
+    Raises
+    ------
+    SpecError
+        As :func:`~mscsim.engine.prepare_scenario`, or for ``n_patients`` < 1.
+
+    Examples
+    --------
+    >>> from mscsim.spec import Scenario
+    >>> s = Scenario.model_validate({
+    ...     "patient": {"weight_kg": 70},
+    ...     "product": {"source": "bone_marrow", "donor": "autologous"},
+    ...     "dose": [{"route": "intramuscular", "cells": 5e7}],
+    ...     "simulation": {"horizon_days": 7},
+    ...     "population": {"seed": 1},
+    ... })
+    >>> r = simulate_scenario(s, n_patients=4)
+    >>> r.patient_ids.tolist(), len(set(r.output("cells_target")[:, -1].tolist()))
+    ([0, 1, 2, 3], 4)
+    """
+    if n_patients is not None and (
+        isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1
+    ):
+        raise SpecError(f"n_patients = {n_patients!r}: must be a whole number >= 1")
+    options: dict[str, Any] = {
+        "engine": engine,
+        "max_step_day": max_step_day,
+        "on_failure": on_failure,
+        "progress": progress,
+    }
+    if scenario.population is None:
+        return engine_simulate_scenario(
+            scenario,
+            model=model,
+            n_patients=n_patients,
+            allow_beyond_evidence=allow_beyond_evidence,
+            allow_failed_lot=allow_failed_lot,
+            **options,
+        )
+    inputs = prepare_scenario(
+        scenario,
+        model=model,
+        allow_beyond_evidence=allow_beyond_evidence,
+        allow_failed_lot=allow_failed_lot,
+    )
+    ids = np.arange(n_patients or scenario.simulation.n_patients, dtype=np.int64)
+    return _simulate_patients(scenario, inputs, ids, times_day=inputs.times_day, **options).result
 
 
 def _client(address: str) -> Any:
@@ -180,8 +283,14 @@ def simulate_population(
 
     Examples
     --------
-    >>> from tests.conftest import build_scenario
-    >>> s = build_scenario(population={"seed": 1}, simulation={"horizon_days": 7})
+    >>> from mscsim.spec import Scenario
+    >>> s = Scenario.model_validate({
+    ...     "patient": {"weight_kg": 70},
+    ...     "product": {"source": "bone_marrow", "donor": "autologous"},
+    ...     "dose": [{"route": "intramuscular", "cells": 5e7}],
+    ...     "simulation": {"horizon_days": 7},
+    ...     "population": {"seed": 1},
+    ... })
     >>> chunks = list(simulate_population(s, n_patients=5, chunk_size=2))
     >>> [c.result.patient_ids.tolist() for c in chunks]
     [[0, 1], [2, 3], [4]]

@@ -74,28 +74,10 @@ class VirtualPatients:
     covariates: pd.DataFrame
 
 
-def _omegas(names: Sequence[str], spec: PopulationSpec) -> dict[str, float]:
-    library = load_library()
-    omegas = {n: library.get(n).omega for n in names if n in library and library.get(n).omega > 0}
-    unknown = [n for n in spec.omega if n not in names]
-    if unknown:
-        raise SpecError(
-            f"population.omega.{unknown[0]}: not a parameter of this model; see `mscsim params`"
-        )
-    omegas.update(spec.omega)
-    return {n: w for n, w in omegas.items() if w > 0}
-
-
 def _correlated(z: Array, names: list[str], spec: PopulationSpec) -> Array:
     corr = spec.correlation
     if corr is None:
         return z
-    missing = [n for n in corr.names if n not in names]
-    if missing:
-        raise SpecError(
-            f"population.correlation.names: {missing[0]} has no omega; give it one in "
-            "population.omega"
-        )
     idx = [names.index(n) for n in corr.names]
     m = np.array(corr.matrix)
     w, v = np.linalg.eigh(m)
@@ -136,7 +118,7 @@ def sample_patients(
     ids = np.asarray(patient_ids, dtype=np.int64)
     n = ids.size
     library = load_library()
-    omegas = _omegas([k for k in params if k in library], spec)
+    omegas = spec.omegas({k: library.get(k).omega for k in params if k in library})
     names = sorted(omegas)
     # Slot layout: weight, age, baseline, sex, genotype, lot potency, lot viability, parameters.
     z = deviates(spec.seed, ids, 7 + len(names))

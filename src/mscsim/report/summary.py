@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["cell_summary"]
+if TYPE_CHECKING:
+    from mscsim.analysis.doses import Course
+
+__all__ = ["cell_summary", "course_cell_summary"]
 
 
-def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
+def cell_summary(frame: pd.DataFrame, extrema: pd.DataFrame | None = None) -> pd.DataFrame:
     """Summarize each ``cells_*`` column of a simulation table (median over patients).
 
     Parameters
     ----------
     frame : DataFrame
         A table from ``SimulationResult.to_frame()``.
+    extrema : DataFrame, optional
+        :func:`~mscsim.analysis.extrema.course_extrema` of the same simulation for
+        the ``cells_*`` outputs at level 1: peaks, their days and last days with a
+        cell are then exact (each patient's, median over patients). Without it they
+        are read off the output times of the median course.
 
     Returns
     -------
     DataFrame
         One row per compartment: ``peak_cells``, ``peak_day``, ``end_cells`` (at the
-        last output time) and ``last_day_with_a_cell`` (last output time with at
-        least one viable cell; NaN if never).
+        last output time) and ``last_day_with_a_cell`` (last time with at least one
+        viable cell; NaN if never).
 
     Examples
     --------
@@ -43,4 +53,20 @@ def cell_summary(frame: pd.DataFrame) -> pd.DataFrame:
             "end_cells": float(values[-1]),
             "last_day_with_a_cell": float(times[present[-1]]) if present.size else np.nan,
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    if extrema is not None:
+        exact = extrema.groupby("output")[["peak", "peak_day", "last_day_at_level"]].median()
+        exact.columns = pd.Index(["peak_cells", "peak_day", "last_day_with_a_cell"])
+        exact = exact.loc[exact.index.intersection(summary.index)]
+        summary.loc[exact.index, exact.columns] = exact
+    return summary
+
+
+def course_cell_summary(course: Course) -> pd.DataFrame:
+    """Summarize the viable cells of a simulated course, peaks and last days exact.
+
+    :func:`cell_summary` of the course's result with its exact extrema at one cell.
+    """
+    frame = course.result.to_frame()
+    names = [c for c in frame.columns if c.startswith("cells_")]
+    return cell_summary(frame, course.extrema(names, level=1.0))

@@ -1,20 +1,25 @@
 """Validated, frozen inputs: routes, doses, regimens, patients, products, scenarios."""
 
-from mscsim.spec.disease import (
-    DiseaseSpec,
-    Genotype,
-    InflammationSpec,
-    LimbIschemiaSpec,
-    NoDiseaseSpec,
-    ScaSpec,
-)
-from mscsim.spec.dose import Dose
-from mscsim.spec.lot import Lot
-from mscsim.spec.patient import Patient
-from mscsim.spec.product import CellSource, Donor, Product
-from mscsim.spec.regimen import DoseEvent, Regimen
-from mscsim.spec.route import LOCAL_ROUTES, Route
-from mscsim.spec.scenario import Scenario, SimulationSettings
+from typing import TYPE_CHECKING
+
+from mscsim._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from mscsim.spec.disease import (
+        DiseaseSpec,
+        Genotype,
+        InflammationSpec,
+        LimbIschemiaSpec,
+        NoDiseaseSpec,
+        ScaSpec,
+    )
+    from mscsim.spec.dose import Dose
+    from mscsim.spec.lot import Lot
+    from mscsim.spec.patient import Patient
+    from mscsim.spec.product import CellSource, Donor, Product
+    from mscsim.spec.regimen import DoseEvent, Regimen
+    from mscsim.spec.route import LOCAL_ROUTES, Route
+    from mscsim.spec.scenario import Scenario, SimulationSettings
 
 __all__ = [
     "LOCAL_ROUTES",
@@ -36,3 +41,24 @@ __all__ = [
     "Scenario",
     "SimulationSettings",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "disease": [
+            "DiseaseSpec",
+            "Genotype",
+            "InflammationSpec",
+            "LimbIschemiaSpec",
+            "NoDiseaseSpec",
+            "ScaSpec",
+        ],
+        "dose": ["Dose"],
+        "lot": ["Lot"],
+        "patient": ["Patient"],
+        "product": ["CellSource", "Donor", "Product"],
+        "regimen": ["DoseEvent", "Regimen"],
+        "route": ["LOCAL_ROUTES", "Route"],
+        "scenario": ["Scenario", "SimulationSettings"],
+    },
+)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from mscsim.spec.base import Choice, SpecModel
 
 __all__ = [
     "DiseaseSpec",
@@ -27,17 +29,13 @@ class Genotype(StrEnum):
     POOLED = "pooled"
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class NoDiseaseSpec(_Spec):
+class NoDiseaseSpec(SpecModel):
     """Kinetics and paracrine effect only; no disease course."""
 
     model: Literal["none"] = "none"
 
 
-class ScaSpec(_Spec):
+class ScaSpec(SpecModel):
     """Hereditary spinocerebellar ataxia rated on SARA (0-40, higher is worse).
 
     Parameters
@@ -49,11 +47,11 @@ class ScaSpec(_Spec):
     """
 
     model: Literal["sca"]
-    genotype: Genotype = Genotype.POOLED
+    genotype: Choice[Genotype] = Genotype.POOLED
     baseline_score: float = Field(ge=0, le=40, allow_inf_nan=False)
 
 
-class LimbIschemiaSpec(_Spec):
+class LimbIschemiaSpec(SpecModel):
     """Limb ischemia: perfusion of the ischemic over the normal limb (0-1, higher is better).
 
     Parameters
@@ -66,7 +64,7 @@ class LimbIschemiaSpec(_Spec):
     baseline_perfusion_ratio: float = Field(default=0.29, gt=0, le=1, allow_inf_nan=False)
 
 
-class InflammationSpec(_Spec):
+class InflammationSpec(SpecModel):
     """A generic inflammatory index, 1 = the untreated steady state (higher is worse).
 
     Parameters

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from mscsim.spec.base import Choice, SpecModel
 from mscsim.spec.route import Route
 from mscsim.units import cells_from_per_kg
 
 __all__ = ["Dose"]
 
 
-class Dose(BaseModel):
+class Dose(SpecModel):
     """A dose, or a repeating series of equal doses, by one route.
 
     Parameters
@@ -27,9 +28,14 @@ class Dose(BaseModel):
     day : float
         Day of the first administration, >= 0. Default 0.
     every_days : float, optional
-        Interval between administrations in days; required when ``count > 1``.
+        Interval between administrations in days (NONMEM's ``II``); required
+        when ``count > 1``.
     count : int
-        Number of administrations, >= 1. Default 1.
+        Total number of administrations, the first included, >= 1. Default 1.
+        NONMEM's ``ADDL`` counts the additional doses after the first, so
+        ``count = ADDL + 1``: ``day = 0, every_days = 90, count = 4`` gives
+        doses on days 0, 90, 180 and 270. Administrations after a scenario's
+        ``simulation.horizon_days`` are not simulated (with a warning).
     infusion_hours : float, optional
         Duration of an intravenous infusion; omitted means a bolus.
 
@@ -39,9 +45,7 @@ class Dose(BaseModel):
     260000000.0
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    route: Route
+    route: Choice[Route]
     cells: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     cells_per_kg: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     day: float = Field(default=0.0, ge=0, allow_inf_nan=False)

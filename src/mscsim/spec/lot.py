@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from mscsim.spec.base import Choice, Name, SpecModel
 from mscsim.spec.source import CellSource
 
 __all__ = ["NEGATIVE_MARKERS", "POSITIVE_MARKERS", "Lot"]
@@ -26,7 +27,7 @@ def _check_markers(value: dict[str, float], allowed: tuple[str, ...]) -> dict[st
     return value
 
 
-class Lot(BaseModel):
+class Lot(SpecModel):
     """Release results of one lot.
 
     Parameters
@@ -58,10 +59,8 @@ class Lot(BaseModel):
         Tissue source; when given it must match the product's.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lot_id: str | None = None
-    source: CellSource | None = None
+    lot_id: Name | None = None
+    source: Choice[CellSource] | None = None
     viability_percent: float = Field(gt=0, le=100, allow_inf_nan=False)
     sterility: Literal["negative", "positive"]
     mycoplasma: Literal["negative", "positive"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Mapping
 from typing import Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.special import ndtr
+from pydantic import Field, model_validator
 
+from mscsim.errors import SpecError
+from mscsim.spec.base import Choice, Items, Name, SpecModel
 from mscsim.spec.disease import Genotype
 
 __all__ = ["Correlation", "Distribution", "PopulationSpec", "lognormal_sigma"]
@@ -25,15 +28,13 @@ def lognormal_sigma(cv: float) -> float:
     return math.sqrt(math.log1p(cv**2))
 
 
-class Distribution(BaseModel):
+class Distribution(SpecModel):
     """A distribution of one covariate.
 
     ``normal`` (``mean``, ``sd``), ``lognormal`` (``median``, ``cv``: the
     coefficient of variation) or ``uniform`` (``low``, ``high``). Draws are
     clipped to ``[min, max]`` when given.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     dist: Literal["normal", "lognormal", "uniform"]
     mean: float | None = Field(default=None, allow_inf_nan=False)
@@ -73,19 +74,19 @@ class Distribution(BaseModel):
         elif self.dist == "lognormal":
             out = v["median"] * np.exp(lognormal_sigma(v["cv"]) * z)
         else:
+            from scipy.special import ndtr  # loaded only for a uniform draw
+
             out = v["low"] + (v["high"] - v["low"]) * ndtr(z)
         low = -np.inf if self.min is None else self.min
         high = np.inf if self.max is None else self.max
         return np.clip(out, low, high)
 
 
-class Correlation(BaseModel):
+class Correlation(SpecModel):
     """Correlation between the log-normal random effects of named parameters."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    names: tuple[str, ...] = Field(min_length=2)
-    matrix: tuple[tuple[float, ...], ...]
+    names: Items[Name] = Field(min_length=2)
+    matrix: Items[Items[float]]
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -102,7 +103,7 @@ class Correlation(BaseModel):
         return self
 
 
-class PopulationSpec(BaseModel):
+class PopulationSpec(SpecModel):
     """How virtual patients differ (the ``[population]`` table).
 
     Parameters
@@ -127,14 +128,12 @@ class PopulationSpec(BaseModel):
         potency and viability (default true).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     seed: int = Field(ge=0, le=2**63 - 1)
     weight_kg: Distribution | None = None
     age_years: Distribution | None = None
     baseline: Distribution | None = None
     female_fraction: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    genotype_mix: dict[Genotype, float] | None = None
+    genotype_mix: dict[Choice[Genotype], float] | None = None
     omega: dict[str, float] = Field(default_factory=dict)
     correlation: Correlation | None = None
     lot_variability: bool = True
@@ -151,3 +150,44 @@ class PopulationSpec(BaseModel):
                     f"genotype_mix = {dict(self.genotype_mix)}: shares must be >= 0 and sum to 1"
                 )
         return self
+
+    def omegas(self, defaults: Mapping[str, float]) -> dict[str, float]:
+        """Return the between-patient SD of every parameter that varies.
+
+        Parameters
+        ----------
+        defaults : mapping of str to float
+            Every parameter of the model with its default omega (0: it does not vary).
+
+        Raises
+        ------
+        SpecError
+            If ``omega`` or ``correlation`` names a parameter the model does not
+            have, or ``correlation`` names one that does not vary.
+        """
+        for name, value in self.omega.items():
+            if name not in defaults:
+                raise SpecError(
+                    f"population.omega.{name} = {value:g}: not a parameter of this model"
+                    + _did_you_mean(name, defaults)
+                )
+        omegas = {n: w for n, w in {**defaults, **self.omega}.items() if w > 0}
+        if self.correlation is not None:
+            names = list(self.correlation.names)
+            for name in names:
+                if name not in defaults:
+                    raise SpecError(
+                        f"population.correlation.names = {names}: {name!r} is not a parameter "
+                        "of this model" + _did_you_mean(name, defaults)
+                    )
+                if name not in omegas:
+                    raise SpecError(
+                        f"population.correlation.names = {names}: {name!r} does not vary; "
+                        "give it an omega > 0 in population.omega"
+                    )
+        return omegas
+
+
+def _did_you_mean(name: str, known: Mapping[str, float]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]}?" if close else ""

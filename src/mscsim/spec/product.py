@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from mscsim.spec.base import Choice, SpecModel
 from mscsim.spec.lot import Lot
 from mscsim.spec.source import CellSource, Donor
 
 __all__ = ["CellSource", "Donor", "Product"]
 
 
-class Product(BaseModel):
+class Product(SpecModel):
     """The administered product.
 
     Parameters
@@ -40,10 +41,8 @@ class Product(BaseModel):
         Release results of the lot given (a lot file in scenario files).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: CellSource
-    donor: Donor
+    source: Choice[CellSource]
+    donor: Choice[Donor]
     viability: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     potency: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
     hla_match: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from mscsim.spec.base import Items, SpecModel
 from mscsim.spec.disease import DiseaseSpec, NoDiseaseSpec
 from mscsim.spec.dose import Dose
 from mscsim.spec.patient import Patient
@@ -19,7 +20,7 @@ __all__ = ["Scenario", "SimulationSettings"]
 _MAX_OUTPUT_POINTS = 2_000_000
 
 
-class SimulationSettings(BaseModel):
+class SimulationSettings(SpecModel):
     """How long to simulate, how often to report, and for how many patients.
 
     Parameters
@@ -31,8 +32,6 @@ class SimulationSettings(BaseModel):
     n_patients : int
         Number of simulated patients, >= 1. Default 1.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     horizon_days: float = Field(gt=0, le=36_500, allow_inf_nan=False)
     output_every_days: float = Field(default=1.0, gt=0, allow_inf_nan=False)
@@ -59,35 +58,24 @@ class SimulationSettings(BaseModel):
         return math.floor(self.horizon_days / self.output_every_days + 1e-9) + 1
 
 
-class Scenario(BaseModel):
+class Scenario(SpecModel):
     """Everything needed to simulate one treatment scenario.
 
     ``dose`` holds the ``[[dose]]`` tables; an empty list means the untreated
-    course. ``disease`` chooses the disease course (default: none).
-    ``parameters`` overrides model parameters by name. ``population`` makes the
-    ``n_patients`` simulated patients differ (:class:`PopulationSpec`).
+    course, and administrations after ``simulation.horizon_days`` are left out
+    of :attr:`regimen` (and so of every simulation). ``disease`` chooses the
+    disease course (default: none). ``parameters`` overrides model parameters by
+    name. ``population`` makes the ``n_patients`` simulated patients differ
+    (:class:`PopulationSpec`).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     patient: Patient
     product: Product
-    dose: tuple[Dose, ...] = Field(default=())
+    dose: Items[Dose] = ()
     disease: DiseaseSpec = Field(default_factory=NoDiseaseSpec)
     simulation: SimulationSettings
     parameters: dict[str, float] = Field(default_factory=dict)
     population: PopulationSpec | None = None
-
-    @model_validator(mode="after")
-    def _check_doses_within_horizon(self) -> Self:
-        horizon = self.simulation.horizon_days
-        for i, d in enumerate(self.dose):
-            if d.last_day > horizon:
-                raise ValueError(
-                    f"dose[{i}]: last administration on day {d.last_day:g} is after "
-                    f"simulation.horizon_days = {horizon:g}; lengthen the horizon or reduce count"
-                )
-        return self
 
     @model_validator(mode="after")
     def _check_donor_age(self) -> Self:
@@ -120,5 +108,5 @@ class Scenario(BaseModel):
 
     @property
     def regimen(self) -> Regimen:
-        """The dose lines as a :class:`Regimen`."""
-        return Regimen(doses=self.dose)
+        """The dose lines as a :class:`Regimen` that stops at ``simulation.horizon_days``."""
+        return Regimen(doses=self.dose, until_day=self.simulation.horizon_days)

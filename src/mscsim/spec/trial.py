@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, Strict, model_validator
 
+from mscsim.spec.base import Items, Name, SpecModel
 from mscsim.spec.scenario import Scenario
 
 __all__ = [
@@ -19,11 +20,7 @@ __all__ = [
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TrialSettings(_Frozen):
+class TrialSettings(SpecModel):
     """``[trial]``: replicates, seed, significance level, analysis, dropout, visits.
 
     ``max_step_day`` is the fast engine's largest step while a nonlinear part is
@@ -37,32 +34,32 @@ class TrialSettings(_Frozen):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     analysis: Literal["ancova", "welch"] = "ancova"
     dropout: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
-    visit_days: tuple[float, ...] = ()
+    visit_days: Items[float] = ()
     max_step_day: float = Field(default=0.5, gt=0, le=5)
 
 
-class Endpoint(_Frozen):
+class Endpoint(SpecModel):
     """``[endpoint]``: change from baseline in ``output`` at ``day``."""
 
-    output: str
+    output: Name
     day: float = Field(gt=0, allow_inf_nan=False)
 
 
-class Measurement(_Frozen):
+class Measurement(SpecModel):
     """``[measurement]``: rating error, ``observed = true * (1 + cv * z1) + sd * z2``."""
 
     additive_sd: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     proportional_cv: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
 
 
-class PlaceboResponse(_Frozen):
+class PlaceboResponse(SpecModel):
     """``[placebo]``: change added to every patient's endpoint (blinded trial), mean and SD."""
 
     mean: float = Field(default=0.0, allow_inf_nan=False)
     sd: float = Field(default=0.0, ge=0, allow_inf_nan=False)
 
 
-class Safety(_Frozen):
+class Safety(SpecModel):
     """``[safety]``: per-infusion probabilities of events in treated patients.
 
     Defaults: transient fever 0.15 per infusion (a guess: 21 of 34 IT/IV patients
@@ -77,16 +74,16 @@ class Safety(_Frozen):
     fever_relative_risk: float = Field(default=2.48, ge=1)
 
 
-class Arm(_Frozen):
+class Arm(SpecModel):
     """``[[arm]]``: a name, its size, and the scenario it follows (or mirrors, for placebo)."""
 
-    name: str = Field(min_length=1)
+    name: Name
     n: int = Field(ge=2, le=100_000)
     scenario: Scenario
     placebo: bool = False
 
 
-class TrialSpec(_Frozen):
+class TrialSpec(SpecModel):
     """A two-arm trial: the first arm is compared with the second (the control).
 
     The control is the ``placebo`` arm when there is one.
@@ -97,7 +94,7 @@ class TrialSpec(_Frozen):
     measurement: Measurement = Field(default_factory=Measurement)
     placebo: PlaceboResponse = Field(default_factory=PlaceboResponse)
     safety: Safety = Field(default_factory=Safety)
-    arm: tuple[Arm, Arm]
+    arm: Annotated[tuple[Arm, Arm], Strict(False)]
 
     @model_validator(mode="after")
     def _check(self) -> Self:

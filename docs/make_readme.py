@@ -1,0 +1,624 @@
+"""Regenerate the numbers and figures the README shows from the code.
+
+Every table and number-quoting sentence of ``README.md`` that the code produces
+sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``. This
+script renders each block with the package's Python API and rewrites it, and
+copies the figures ``make demo`` writes into ``docs/figures/``::
+
+    python docs/make_readme.py            # rewrite README.md, copy figures (make docs)
+    python docs/make_readme.py --check    # exit 1, naming the blocks, if README.md is stale
+
+The virtual trial takes minutes, so its block is rendered from the summary of
+the demo's run (``out/trial/summary.json``), kept beside its figure as
+``docs/figures/sca_trial.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import re
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+EXAMPLES = ROOT / "examples"
+FIGURES: dict[str, str] = {
+    "out/sca_uc_msc_iv.png": "docs/figures/sca_uc_msc_iv.png",
+    "out/cli_bm_msc_im.png": "docs/figures/cli_bm_msc_im.png",
+    "out/compare_cli.png": "docs/figures/compare_cli.png",
+    "out/withdrawal_sca.png": "docs/figures/withdrawal_sca.png",
+    "out/products.png": "docs/figures/products.png",
+    "out/trial/trial.png": "docs/figures/sca_trial.png",
+    "out/trial/summary.json": "docs/figures/sca_trial.json",
+}
+"""What ``make demo`` writes (relative to the repository) and where the README shows it."""
+TRIAL_SUMMARY = "docs/figures/sca_trial.json"
+TRIAL_FILE = "examples/sca_trial.toml"
+SPLITS = (1, 2, 4)
+"""The ``compare --split`` regimens the README shows."""
+SPACING_DAYS = (30.0, 365.0)
+"""Intervals between two doses of the same product in the spacing sentence."""
+
+_BLOCK = re.compile(
+    r"<!-- generated:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /generated:(?P=name) -->",
+    re.DOTALL,
+)
+EN_DASH = "\u2013"
+_OUTCOME_WORDS = {"perfusion_ratio": "perfusion", "sara_score": "SARA"}
+_ROUTE_WORDS = {"intravenous": "IV", "intramuscular": "into the muscle"}
+_SOURCE_WORDS = {"bone_marrow": "BM", "umbilical_cord": "UC", "adipose": "AD"}
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def sci(x: float) -> str:
+    """Return a count as ``6.07e8`` (three significant digits), ``0`` for zero."""
+    if x == 0:
+        return "0"
+    mantissa, exponent = f"{x:.3g}e0".split("e")[:2]
+    return f"{x:.3g}" if abs(x) < 1e4 else f"{float(mantissa):g}e{int(exponent)}"
+
+
+def power10(x: float) -> str:
+    """Return ``x`` as people write it: ``1.26×10^8``."""
+    exponent = math.floor(math.log10(x))
+    return f"{x / 10**exponent:.3g}×10^{exponent}"
+
+
+def range10(low: float, high: float) -> str:
+    """Return a range on the high end's power of ten, joined by an en dash: 0.7 to 1.9×10^8."""
+    if low == high:
+        return power10(high)
+    exponent = math.floor(math.log10(high))
+    scale = 10.0**exponent
+    return f"{low / scale:.3g}{EN_DASH}{high / scale:.3g}×10^{exponent}"
+
+
+def percent(x: float) -> str:
+    """Return a share as a whole percentage: ``78%``."""
+    return f"{100 * x:.0f}%"
+
+
+def prose(text: str) -> str:
+    """Return a paragraph wrapped at 80 columns, ending in a newline."""
+    return textwrap.fill(text, width=80, break_long_words=False, break_on_hyphens=False) + "\n"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Return a Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def _scenario(name: str) -> Any:
+    from mscsim import load_scenario
+
+    return load_scenario(EXAMPLES / name)
+
+
+def _products() -> list[tuple[str, Any]]:
+    """Return the product examples (file stem, scenario) in file-name order."""
+    from mscsim import load_scenario
+
+    return [(p.stem, load_scenario(p)) for p in sorted((EXAMPLES / "products").glob("*.toml"))]
+
+
+def _product_label(scenario: Any) -> str:
+    """Return e.g. ``allogeneic UC, HLA 50% matched, 80% immunosuppressed``."""
+    from mscsim import prepare_scenario
+
+    product, patient = scenario.product, scenario.patient
+    resolved = prepare_scenario(scenario).product
+    source = _SOURCE_WORDS.get(str(product.source.value), str(product.source.value))
+    label = f"{product.donor.value} {source}"
+    if product.donor.value == "autologous":
+        return f"{label}, patient {patient.age_years:g} y"
+    details = []
+    if resolved.hla_match > 0:
+        details.append(f"HLA {percent(resolved.hla_match)} matched")
+    if patient.immunosuppression > 0:
+        details.append(f"{percent(patient.immunosuppression)} immunosuppressed")
+    if product.lot is not None and resolved.viability_from == "lot":
+        details.append(
+            f"lot viability {percent(resolved.viability)}, potency {resolved.potency:.2g}"
+        )
+    return ", ".join([label, *(details or ["unrelated donor"])])
+
+
+def _regimen_text(scenario: Any) -> str:
+    """Return e.g. ``SCA3, SARA 13, allogeneic UC-MSC 1×10^6/kg IV every 90 days ×4``."""
+    product, dose = scenario.product, scenario.dose[0]
+    source = _SOURCE_WORDS.get(str(product.source.value), str(product.source.value))
+    amount = (
+        f"{power10(dose.cells_per_kg)}/kg" if dose.cells_per_kg else f"{power10(dose.cells)} cells"
+    )
+    route = _ROUTE_WORDS.get(str(dose.route.value), str(dose.route.value))
+    text = f"{product.donor.value} {source}-MSC {amount} {route}"
+    if dose.count > 1:
+        text += f" every {dose.every_days:g} days ×{dose.count}"
+    disease = scenario.disease
+    if getattr(disease, "genotype", None) is not None:
+        text = f"{disease.genotype.value}, SARA {disease.baseline_score:g}, {text}"
+    return text
+
+
+def _outcome_header(frame: pd.DataFrame, horizon_days: float) -> str:
+    name = str(frame.attrs["outcome"])
+    return f"{_OUTCOME_WORDS.get(name, name)} day {horizon_days:g}"
+
+
+def _row_cells(row: Mapping[Any, Any]) -> tuple[str, str, str]:
+    """Return the cell-days, effect AUC and days above threshold of a comparison row."""
+    auc, days = float(row["effect_auc"]), float(row["days_above_threshold"])
+    return (
+        sci(float(row["exposure_cell_days"])),
+        "0" if auc == 0 else f"{auc:.2f}",
+        "0" if days == 0 else f"{days:.1f}",
+    )
+
+
+def _split_rows(frame: pd.DataFrame, outcome_digits: int | None) -> list[list[str]]:
+    rows = []
+    for row in frame.to_dict(orient="records"):
+        cells = [str(row["regimen"]), str(row["n_doses"]), *_row_cells(row)]
+        if outcome_digits is not None:
+            cells.append(f"{float(row['outcome_end']):.{outcome_digits}f}")
+        rows.append(cells)
+    return rows
+
+
+# ---------------------------------------------------------------- blocks
+
+
+def block_kinetics() -> str:
+    """Render what ``python examples/kinetics_summary.py`` prints."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from examples.kinetics_summary import main
+    finally:
+        sys.path.remove(str(ROOT))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main()
+    return printed.getvalue()
+
+
+def block_split() -> str:
+    """``mscsim compare examples/cli_bm_msc_im.toml --split 1,2,4`` and what it shows."""
+    from mscsim import compare_splits, prepare_scenario
+
+    scenario = _scenario("cli_bm_msc_im.toml")
+    frame = compare_splits(scenario, SPLITS)
+    assert isinstance(frame, pd.DataFrame)  # noqa: S101 - courses=False returns the table
+    header = [
+        "regimen (viable cells)",
+        "doses",
+        "cell-days at target",
+        "effect AUC (d)",
+        f"days effect > {frame.attrs['effect_threshold']:g}",
+        _outcome_header(frame, scenario.simulation.horizon_days),
+    ]
+    treated = frame[frame["n_doses"] > 0]
+    single, most = treated.iloc[0], treated.iloc[-1]
+    capacity = float(prepare_scenario(scenario).params["target_capacity_cells"][0])
+    loss = 1.0 - float(single.exposure_cell_days) / float(treated["exposure_cell_days"].max())
+    viable = float(treated["total_viable_cells"].iloc[0])
+    intro = (
+        f"From `mscsim compare examples/cli_bm_msc_im.toml --split {','.join(map(str, SPLITS))}` "
+        f"({_regimen_text(scenario)}, {power10(viable)} viable cells):"
+    )
+    figure = "\n![Same cells, different schedules](docs/figures/compare_cli.png)\n\n"
+    text = (
+        f"The same cells given as {most.n_doses:d} doses every {most.interval_days:g} days keep "
+        f"the effect above half-maximum for {most.days_above_threshold:.0f} days instead of "
+        f"{single.days_above_threshold:.0f}. Two mechanisms in the model produce this, neither "
+        "of them a rule about frequency: retention is saturable (cells above the muscle's "
+        f"assumed capacity of {power10(capacity)} are lost within hours, so the single dose "
+        f"delivers {percent(loss)} fewer cell-days), and the effect saturates (Emax), so a "
+        "large dose spends its cells where extra factor adds little."
+    )
+    return prose(intro) + "\n" + table(header, _split_rows(frame, 3)) + figure + prose(text)
+
+
+def block_steep() -> str:
+    """``mscsim compare examples/steep_response_single_dose.toml --split 1,2,4``."""
+    from mscsim import compare_splits
+
+    frame = compare_splits(_scenario("steep_response_single_dose.toml"), SPLITS)
+    assert isinstance(frame, pd.DataFrame)  # noqa: S101 - courses=False returns the table
+    treated = frame[frame["n_doses"] > 0]
+    rows = [[r[0], r[2], r[3], r[4]] for r in _split_rows(treated, None)]
+    header = [
+        "regimen (viable cells)",
+        "cell-days",
+        "effect AUC (d)",
+        f"days effect > {frame.attrs['effect_threshold']:g}",
+    ]
+    return table(header, rows)
+
+
+def _withdrawal_value(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    return "0" if value == 0 else f"{value:.{digits}g}"
+
+
+def block_withdrawal() -> str:
+    """``mscsim withdrawal examples/sca_uc_msc_iv.toml`` and the figures it quotes."""
+    from mscsim.analysis import simulate_with_dose_exposures, withdrawal
+    from mscsim.analysis.withdrawal import DEFAULT_FOLLOW_UP_DAYS
+    from mscsim.evidence import load_library
+
+    scenario = _scenario("sca_uc_msc_iv.toml")
+    result = withdrawal(scenario)
+    msc, drug = result.msc, result.reference_drug
+    follow = DEFAULT_FOLLOW_UP_DAYS
+
+    def fade(w: Any) -> str:
+        return f"not within {follow:g} d" if w.fade_days is None else f"{w.fade_days:.2g}"
+
+    rows = [
+        ["outcome", msc.outcome_unit, drug.outcome_unit],
+        [
+            "rebound below untreated",
+            _withdrawal_value(msc.rebound),
+            _withdrawal_value(drug.rebound),
+        ],
+        ["days until benefit < 10%", fade(msc), fade(drug)],
+        [
+            f"benefit kept {follow:g} d after the stop",
+            _withdrawal_value(msc.benefit_at_end),
+            _withdrawal_value(drug.benefit_at_end),
+        ],
+        ["tolerance index", f"{msc.tolerance_index:.3f}", f"{drug.tolerance_index:.3f}"],
+    ]
+    _, doses = simulate_with_dose_exposures(scenario)
+    exposure = doses["exposure_cell_days"].to_numpy()
+    n = len(exposure)
+    ordinal = {2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth"}.get(n, f"{n}th")
+    half_life = load_library().get("sara_benefit_half_life_days").value
+    intro = (
+        f"From `mscsim withdrawal examples/sca_uc_msc_iv.toml --json` ({_regimen_text(scenario)}, "
+        f"stopped after day {msc.stop_day:g}, followed for {follow:g} days):"
+    )
+    figure = "\n![Stopping: MSC vs a drug with tolerance](docs/figures/withdrawal_sca.png)\n\n"
+    text = (
+        "Stopping MSCs removes the benefit but never puts the course below the untreated "
+        "one: the model has no counter-regulating state, so the effect only ever pushes "
+        "the disease towards better outcomes. That is an assumption of the disease "
+        "models, supported by the only human data found (patients returned to their "
+        "pre-treatment level, not below, R13). The drug's moderator builds up under "
+        f"treatment (tolerance: {percent(1 - drug.tolerance_index)} less effect per dose after "
+        f"{drug.stop_day:g} days) and drives the response below baseline when it stops. The "
+        "MSC's tolerance index is not 1 either: these cells are allogeneic, the host's "
+        "donor-specific memory clears later infusions faster, and the "
+        f"{ordinal} delivers {percent(exposure[-1] / exposure[0])} of the first one's "
+        f"exposure ({percent(1 - msc.tolerance_index)} less effect). That is a loss of "
+        "*delivered cells*, not a counter-regulation: it leaves no rebound, and autologous "
+        "cells, an HLA-matched donor or immunosuppression remove it (next section). The SCA "
+        f"benefit is small at these defaults (about {msc.benefit_at_stop:.2g} SARA points at "
+        "the last infusion): IV cells act only in the days after each infusion, and every "
+        f"{np.diff(doses['day'].to_numpy())[0]:g} days leaves most of the "
+        "interval uncovered. Part of it is kept after stopping because the model lets the "
+        "effect slow progression (`sara_max_slowing`), which is not undone; the "
+        f"symptomatic part fades with `sara_benefit_half_life_days` ({half_life:g} d, from "
+        "the mean 3-month return to baseline in R13). A model with real counter-regulation "
+        "would show rebound here: the analysis takes any model with an outcome and an "
+        "`effect` output."
+    )
+    return prose(intro) + "\n" + table(["", "MSC", "reference drug"], rows) + figure + prose(text)
+
+
+def block_per_dose() -> str:
+    """Per-dose exposure of each product relative to its first dose."""
+    from mscsim.analysis import simulate_with_dose_exposures
+
+    rows, n_doses = [], 0
+    for _, scenario in sorted(_products(), key=lambda p: p[1].product.donor.value):
+        _, doses = simulate_with_dose_exposures(scenario)
+        x = doses["exposure_cell_days"].to_numpy()
+        n_doses = max(n_doses, x.size)
+        rows.append([_product_label(scenario), "1", *(f"{v:.2f}" for v in x[1:] / x[0])])
+    header = ["product", "dose 1", *(str(i) for i in range(2, n_doses + 1))]
+    return table(header, rows)
+
+
+def block_spacing() -> str:
+    """Render how much the second of two doses delivers, by the interval between them."""
+    from mscsim import Dose
+    from mscsim.analysis import simulate_with_dose_exposures
+
+    scenario = _scenario("products/allo_uc.toml")
+    ratios = []
+    for every in SPACING_DAYS:
+        dose = Dose.model_validate(
+            {**scenario.dose[0].model_dump(), "every_days": every, "count": 2}
+        )
+        settings = scenario.simulation.model_copy(update={"horizon_days": 2 * every})
+        spaced = scenario.model_copy(update={"dose": (dose,), "simulation": settings})
+        _, doses = simulate_with_dose_exposures(spaced)
+        x = doses["exposure_cell_days"].to_numpy()
+        ratios.append(float(x[1] / x[0]))
+
+    def share(r: float) -> str:
+        return "more than 99.9%" if r > 0.999 else percent(r)
+
+    return prose(
+        "Spacing doses lets memory fade: the second of two doses of the unrelated-donor UC "
+        f"product (`examples/products/allo_uc.toml`) delivers {share(ratios[0])} of the first "
+        f"at {SPACING_DAYS[0]:g} days apart and {share(ratios[1])} at {SPACING_DAYS[1]:g} "
+        "days."
+    )
+
+
+def block_donor_age() -> str:
+    """Render what an older autologous donor's cells secrete."""
+    from mscsim import prepare_scenario
+
+    scenario = _scenario("products/auto_bm.toml")
+    product = prepare_scenario(scenario).product
+    return prose(
+        f"An autologous donor is as old as the patient: the {scenario.patient.age_years:g}-year-"
+        f"old's own marrow cells secrete {product.potency:.2f}× the reference."
+    )
+
+
+def block_products() -> str:
+    """``mscsim compare examples/products/*.toml``."""
+    from mscsim import compare_scenarios
+
+    products = _products()
+    names = [_product_label(s) for _, s in products]
+    frame = compare_scenarios([s for _, s in products], names)
+    assert isinstance(frame, pd.DataFrame)  # noqa: S101 - courses=False returns the table
+    horizon = max(s.simulation.horizon_days for _, s in products)
+    header = [
+        "product",
+        "cell-days at target",
+        "last/1st",
+        "effect AUC (d)",
+        f"days effect > {frame.attrs['effect_threshold']:g}",
+        _outcome_header(frame, horizon),
+    ]
+    rows = []
+    for r in frame.to_dict(orient="records"):
+        ratio = float(r["last_dose_exposure_ratio"])
+        exposure, auc, days = _row_cells(r)
+        last = "—" if math.isnan(ratio) else f"{ratio:.2f}"
+        rows.append([str(r["regimen"]), exposure, last, auc, days, f"{r['outcome_end']:.3f}"])
+    return table(header, rows)
+
+
+def block_dose_evidence() -> str:
+    """Render the dose evidence by route (``evidence/data/doses.toml``)."""
+    from mscsim import Route
+    from mscsim.evidence.doses import dose_evidence
+
+    rows = []
+    for route in Route:
+        ev = dose_evidence(route)
+        typical = []
+        if ev.typical_cells_per_kg is not None:
+            typical.append(f"{range10(*ev.typical_cells_per_kg)}/kg")
+        if ev.typical_cells is not None:
+            typical.append(f"{range10(*ev.typical_cells)} cells")
+        highest = []
+        if ev.highest_cells_per_kg is not None:
+            highest.append(f"{power10(ev.highest_cells_per_kg)}/kg")
+        if ev.highest_cells is not None:
+            highest.append(f"{power10(ev.highest_cells)} cells")
+        refs = sorted(set(re.findall(r"R(\d+)", ev.source)), key=int)
+        rows.append(
+            [
+                route.value,
+                " or ".join(typical) or "no human dose found",
+                " and ".join(highest) or "—",
+                ", ".join(f"R{r}" for r in refs),
+            ]
+        )
+    systemic = dose_evidence("intravenous").rule_of_thumb
+    local = dose_evidence("intramuscular").rule_of_thumb
+    return (
+        table(["route", "typical", "highest studied", "sources"], rows)
+        + "\n"
+        + prose(
+            "“Beyond” means above every highest-studied bound the evidence gives for the "
+            f"route (per kg and absolute). The rule of thumb patients hear: {systemic}; {local}."
+        )
+    )
+
+
+def block_release() -> str:
+    """Render the release criteria and ``mscsim qc examples/failing_lot.toml --weight-kg 50``."""
+    from mscsim.evidence.release import Status, assess_lot
+    from mscsim.io.scenario import load_lot
+
+    good = assess_lot(load_lot(EXAMPLES / "uc_msc_lot.toml"), cells=6.5e7, weight_kg=65)
+    rows = [[c.name, c.requirement, c.source] for c in good.criteria]
+    failing = assess_lot(load_lot(EXAMPLES / "failing_lot.toml"), weight_kg=50)
+    lines = [c.line for c in failing.criteria if c.status is Status.FAIL]
+    return (
+        table(["criterion", "requirement", "source"], rows)
+        + "\n```\n$ mscsim qc examples/failing_lot.toml --weight-kg 50\n...\n"
+        + "\n".join([*lines, failing.summary()])
+        + "\n```\n"
+    )
+
+
+def block_trial(summary: Mapping[str, Any]) -> str:
+    """Render the virtual trial from the ``summary.json`` that ``mscsim trial`` writes."""
+    alpha, power, reps = float(summary["alpha"]), float(summary["power"]), summary["replicates"]
+    se = math.sqrt(alpha * (1 - alpha) / reps)
+    chance = abs(power - alpha) <= 2 * se
+    verdict = "indistinguishable from alpha (chance)" if chance else f"{power:.0%} of trials"
+    arms = summary["n_per_arm"]
+    treated, control = summary["treated"], summary["control"]
+    safety = summary["safety_per_replicate"]
+    curve = summary.get("power_curve") or []
+    command = "mscsim trial examples/sca_trial.toml -o out/trial"
+    if curve:
+        command += " --power-curve " + ",".join(str(p["n_per_arm"]) for p in curve)
+    rows = [
+        [f"power (alpha {alpha:g})", f"**{power:.3f}**, {verdict}"],
+        [
+            f"true effect, {treated} - {control}",
+            f"{summary['true_effect']:+.3f} ({summary['endpoint']})",
+        ],
+        [
+            "mean estimate (mean 95% CI)",
+            f"{summary['effect_estimate']:+.2f} "
+            f"({summary['ci_low']:+.2f} to {summary['ci_high']:+.2f})",
+        ],
+    ]
+    if curve:
+        ns = " / ".join(str(p["n_per_arm"]) for p in curve)
+        powers = " / ".join(f"{p['power']:.3f}" for p in curve)
+        worst = max(p["power_se"] for p in curve)
+        rows.append([f"power at {ns} per arm", f"{powers} (SE up to {worst:.2f})"])
+    n80 = summary.get("n_treated_for_80_percent_power")
+    ratio = f"{arms[treated]}:{arms[control]}"
+    rows.append(
+        [
+            f"treated patients for 80% power ({ratio}, t-test from the simulated effect and SD)",
+            "not computable" if n80 is None else f"about {float(f'{n80:.2g}'):,.0f}",
+        ]
+    )
+    s_t, s_c = safety[treated], safety[control]
+    rows.append(
+        [
+            "safety per replicate",
+            f"{s_t['fevers']:.1f} fevers in {s_t['infusions']:g} {treated} infusions, "
+            f"{s_c['fevers']:.1f} in {s_c['infusions']:g} {control}; "
+            f"{s_t['serious_events']:.2f} and {s_c['serious_events']:.2f} serious events",
+        ]
+    )
+    intro = (
+        f"From `{command}` ({reps} replicates, {summary['analysis']}, seed {summary['seed']}; "
+        "the summary is `docs/figures/sca_trial.json`):"
+    )
+    figure = "\n![The SCA trial replayed](docs/figures/sca_trial.png)\n\n"
+    if chance:
+        text = (
+            "Under the default assumptions the design cannot detect the effect, because the "
+            "modelled effect is tiny: IV cells act only in the days after each quarterly "
+            "infusion, and how much that slows SARA has no controlled human estimate."
+        )
+    else:
+        text = (
+            f"Under the default assumptions the design detects the effect in {power:.0%} of trials."
+        )
+    text += " The result is only as good as these assumptions:"
+    return prose(intro) + "\n" + table(["", ""], rows) + figure + prose(text)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "kinetics": block_kinetics,
+    "split": block_split,
+    "steep": block_steep,
+    "withdrawal": block_withdrawal,
+    "per_dose": block_per_dose,
+    "spacing": block_spacing,
+    "donor_age": block_donor_age,
+    "products": block_products,
+    "dose_evidence": block_dose_evidence,
+    "release": block_release,
+}
+"""Blocks computed from the code in seconds; ``trial`` is rendered from a run's summary."""
+
+
+def read_trial_summary(path: Path | None = None) -> dict[str, Any]:
+    """Return the trial summary the README quotes (:data:`TRIAL_SUMMARY` by default)."""
+    data: dict[str, Any] = json.loads((path or ROOT / TRIAL_SUMMARY).read_text("utf-8"))
+    return data
+
+
+# ---------------------------------------------------------------- README
+
+
+def blocks_in(text: str) -> dict[str, str]:
+    """Return the body of every generated block of ``text`` by name."""
+    return {m["name"]: m["body"] for m in _BLOCK.finditer(text)}
+
+
+def replace_blocks(text: str, bodies: Mapping[str, str]) -> str:
+    """Return ``text`` with the named blocks' bodies replaced.
+
+    Raises
+    ------
+    KeyError
+        If a name in ``bodies`` has no block in ``text``.
+    """
+    missing = set(bodies) - set(blocks_in(text))
+    if missing:
+        raise KeyError(f"README has no generated block {sorted(missing)}")
+
+    def body(match: re.Match[str]) -> str:
+        name = match["name"]
+        new = bodies.get(name, match["body"])
+        return f"<!-- generated:{name} -->\n{new}<!-- /generated:{name} -->"
+
+    return _BLOCK.sub(body, text)
+
+
+def render(names: Sequence[str] | None = None) -> dict[str, str]:
+    """Return the rendered blocks (all by default), the trial's from its summary."""
+    wanted = list(names) if names is not None else [*BLOCKS, "trial"]
+    out = {}
+    for name in wanted:
+        out[name] = block_trial(read_trial_summary()) if name == "trial" else BLOCKS[name]()
+    return out
+
+
+def copy_figures() -> list[str]:
+    """Copy what ``make demo`` wrote into ``docs/figures/``; if any is missing, copy none.
+
+    Returns what is missing.
+    """
+    missing = [source for source in FIGURES if not (ROOT / source).is_file()]
+    if not missing:
+        for source, target in FIGURES.items():
+            shutil.copyfile(ROOT / source, ROOT / target)
+    return missing
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rewrite the README's generated blocks (or ``--check`` them); return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale blocks")
+    args = parser.parse_args(argv)
+    if not args.check:
+        missing = copy_figures()
+        if missing:
+            sys.stderr.write(f"error: not found (run make demo first): {', '.join(missing)}\n")
+            return 2
+    text = README.read_text("utf-8")
+    bodies = render()
+    if args.check:
+        stale = [name for name, body in bodies.items() if blocks_in(text).get(name) != body]
+        if stale:
+            sys.stderr.write(f"README.md is stale: {', '.join(stale)} (run make docs)\n")
+        return 1 if stale else 0
+    README.write_text(replace_blocks(text, bodies), "utf-8")
+    sys.stdout.write(f"README.md: {len(bodies)} generated blocks; figures in docs/figures/\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

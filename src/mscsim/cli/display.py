@@ -1,0 +1,85 @@
+"""What commands print: tables that keep their values when piped, plain JSON, cell counts."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+from mscsim.cli.common import out_console
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+__all__ = ["cell_count", "plain", "print_json", "print_table"]
+
+_UNLIMITED = 1_000_000
+"""Line width for output that is not a terminal: no value is cut or wrapped."""
+
+
+def print_table(table: Table) -> None:
+    """Print ``table``: fitted to a terminal, or with every value in full when piped."""
+    if out_console.is_terminal:
+        out_console.print(table)
+        return
+    from rich.console import Console
+
+    Console(
+        file=sys.stdout, width=_UNLIMITED, highlight=False, soft_wrap=True, color_system=None
+    ).print(table)
+
+
+def plain(value: Any) -> Any:
+    """Return ``value`` ready for plain JSON.
+
+    ``-0.0`` becomes ``0.0``, NaN ``null`` and infinities ``"inf"`` / ``"-inf"``;
+    numpy scalars become Python numbers and tuples lists. Other values keep full
+    precision.
+
+    Examples
+    --------
+    >>> plain({"a": -0.0, "b": [float("nan"), float("inf")], "c": (1, "x")})
+    {'a': 0.0, 'b': [None, 'inf'], 'c': [1, 'x']}
+    """
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    item = getattr(value, "item", None)
+    if item is not None and callable(item) and not isinstance(value, int | float):
+        with_item = item()
+        return plain(with_item) if isinstance(with_item, int | float | bool) else str(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value + 0.0
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented plain JSON (see :func:`plain`) on stdout."""
+    sys.stdout.write(json.dumps(plain(data), indent=2, allow_nan=False) + "\n")
+
+
+def cell_count(x: float) -> str:
+    """Write a number of cells for a table: 3 significant digits, ``<1`` below one cell.
+
+    Examples
+    --------
+    >>> [cell_count(v) for v in (3.0123e7, 12.0, 7.16e-15, 0.0, -0.0)]
+    ['3.01e+07', '12', '<1', '0', '0']
+    """
+    if math.isnan(x):
+        return "-"
+    if x <= 0:
+        return "0"
+    if x < 1:
+        return "<1"
+    return f"{x:.3g}"

@@ -1,0 +1,173 @@
+"""The README shows what the code produces, and the project refers only to files it has.
+
+Every number table and number-quoting sentence of the README sits in a block that
+``docs/make_readme.py`` renders from the code (``make docs`` rewrites them); these
+tests render each block again and fail when the README differs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from mscsim.io.scenario import load_trial
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_readme", ROOT / "docs" / "make_readme.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_readme = _generator()
+TEXT = README.read_text("utf-8")
+SHOWN = make_readme.blocks_in(TEXT)
+
+
+def test_every_generated_block_is_closed_and_has_a_renderer() -> None:
+    opened = re.findall(r"<!-- generated:([a-z_]+) -->", TEXT)
+    closed = re.findall(r"<!-- /generated:([a-z_]+) -->", TEXT)
+    assert opened == closed == list(SHOWN)
+    assert set(SHOWN) == {*make_readme.BLOCKS, "trial"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(make_readme.BLOCKS))
+def test_readme_block_is_what_the_code_produces_now(name: str) -> None:
+    assert SHOWN[name] == make_readme.BLOCKS[name](), f"README block {name!r} is stale: make docs"
+
+
+def test_trial_block_is_rendered_from_the_run_summary_kept_beside_its_figure() -> None:
+    assert SHOWN["trial"] == make_readme.block_trial(make_readme.read_trial_summary())
+
+
+def test_trial_summary_is_a_run_of_the_example_trial_as_it_is_now() -> None:
+    spec = load_trial(ROOT / make_readme.TRIAL_FILE)
+    summary = make_readme.read_trial_summary()
+    assert summary["replicates"] == spec.trial.replicates
+    assert summary["seed"] == spec.trial.seed
+    assert summary["alpha"] == spec.trial.alpha
+    assert summary["analysis"] == spec.trial.analysis
+    assert summary["dropout"] == spec.trial.dropout
+    assert summary["n_per_arm"] == {arm.name: arm.n for arm in spec.arm}
+    assert summary["endpoint"].endswith(
+        f"{spec.endpoint.output} from day 0 to day {spec.endpoint.day:g}"
+    )
+
+
+def _summary(power: float) -> dict[str, Any]:
+    safety = {"infusions": 40.0, "fevers": 6.0, "serious_events": 0.1}
+    return {
+        "power": power,
+        "effect_estimate": -1.5,
+        "ci_low": -3.0,
+        "ci_high": 0.0,
+        "true_effect": -1.5,
+        "replicates": 500,
+        "n_per_arm": {"A": 10, "B": 5},
+        "treated": "A",
+        "control": "B",
+        "alpha": 0.05,
+        "analysis": "ancova",
+        "endpoint": "change in x from day 0 to day 365",
+        "seed": 1,
+        "dropout": 0.05,
+        "safety_per_replicate": {"A": safety, "B": safety},
+        "n_treated_for_80_percent_power": 12345.0,
+    }
+
+
+def test_trial_text_says_what_the_power_is() -> None:
+    chance = make_readme.block_trial(_summary(0.05))
+    found = make_readme.block_trial(_summary(0.9))
+    assert "cannot detect" in chance and "chance" in chance
+    assert "cannot detect" not in found and "90% of trials" in found
+    assert "about 12,000" in found and "--power-curve" not in found
+
+
+def _demo_recipe() -> str:
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    match = re.search(r"^demo:.*?\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert match, "Makefile has no demo target"
+    return match[1]
+
+
+def test_every_readme_figure_is_one_make_demo_writes_and_make_docs_copies() -> None:
+    shown = set(re.findall(r"\]\((docs/figures/[^)]+)\)", TEXT))
+    assert shown, "the README shows no figures"
+    assert shown <= set(make_readme.FIGURES.values())
+    recipe = _demo_recipe()
+    for source, target in make_readme.FIGURES.items():
+        written = source in recipe or f"-o {Path(source).parent}" in recipe
+        assert written, f"make demo does not write {source}"
+        assert (ROOT / target).is_file(), target
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    assert re.search(r"^docs: .*demo", makefile, re.MULTILINE)
+    assert "docs/make_readme.py" in makefile
+
+
+# ---------------------------------------------------------------- self-contained
+
+_SCANNED_DIRS = ("src", "examples", "docs", "tests", "bench", "scripts")
+_SCANNED_FILES = ("README.md", "CHANGELOG.md", "Makefile", "pyproject.toml")
+_TEXT_SUFFIXES = {".py", ".toml", ".md", ".txt", ".cfg", ".ini", ".yaml", ".yml", ".json"}
+_MD_REFERENCE = re.compile(r"(?<![\w/.-])((?:\.\./|[\w-]+/)*[\w-]+\.md)\b")
+_PATH_REFERENCE = re.compile(r"(?<![\w/.-])((?:src|examples|docs|bench|scripts)/[\w./*-]*\w)")
+
+
+def _project_files() -> list[Path]:
+    files = [ROOT / name for name in _SCANNED_FILES if (ROOT / name).is_file()]
+    for folder in _SCANNED_DIRS:
+        files += sorted(
+            p
+            for p in (ROOT / folder).rglob("*")
+            if p.is_file() and p.suffix in _TEXT_SUFFIXES and "__pycache__" not in p.parts
+        )
+    return [p for p in files if p.resolve() != Path(__file__).resolve()]
+
+
+def _exists(reference: str, where: Path) -> bool:
+    for base in (ROOT, where.parent):
+        if "*" in reference:
+            if any(base.glob(reference)):
+                return True
+        elif (base / reference).exists():
+            return True
+    return False
+
+
+def test_no_file_refers_to_a_document_the_repository_does_not_have() -> None:
+    files = _project_files()
+    names = {p.name for p in files}
+    dangling = []
+    for path in files:
+        text = path.read_text("utf-8", errors="replace")
+        if "../shared" in text:
+            dangling.append(f"{path.relative_to(ROOT)}: ../shared")
+        for reference in _MD_REFERENCE.findall(text):
+            known = _exists(reference, path) if "/" in reference else reference in names
+            if not known:
+                dangling.append(f"{path.relative_to(ROOT)}: {reference}")
+    assert not dangling, dangling
+
+
+def test_no_project_file_names_a_path_the_repository_does_not_have() -> None:
+    dangling = []
+    for path in _project_files():
+        if path.is_relative_to(ROOT / "tests"):
+            continue  # tests name missing files on purpose
+        for reference in _PATH_REFERENCE.findall(path.read_text("utf-8", errors="replace")):
+            reference = reference.rstrip(".")
+            if "." in Path(reference).name and not _exists(reference, path):
+                dangling.append(f"{path.relative_to(ROOT)}: {reference}")
+    assert not dangling, dangling
