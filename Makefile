@@ -2,13 +2,14 @@
 #   make demo   creates .venv, installs mscsim, runs the flagship example into out/
 #   make test   installs the dev extras into the same .venv and runs the test suite
 #   make docs   runs the demo, then rewrites the README's numbers and figures from it
+#   make fuzz   feeds 2,000 mutated inputs to the CLI: no traceback, hang or leftover file
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo docs test lint bench clean
+.PHONY: demo docs test lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +28,9 @@ demo: $(STAMP)
 	$(BIN)/mscsim dose --route intravenous --weight-kg 65 --cells-per-kg 1e6
 	$(BIN)/mscsim qc examples/uc_msc_lot.toml --cells 6.5e7 --weight-kg 65
 	$(BIN)/mscsim simulate examples/sca_uc_msc_iv.toml -o out/sca_uc_msc_iv.csv --doses-out out/sca_doses.csv
-	$(BIN)/mscsim plot out/sca_uc_msc_iv.csv -o out/sca_uc_msc_iv.png --log
+	$(BIN)/mscsim plot examples/sca_uc_msc_iv.toml -o out/sca_uc_msc_iv.png --log
 	$(BIN)/mscsim simulate examples/cli_bm_msc_im.toml -o out/cli_bm_msc_im.csv
-	$(BIN)/mscsim plot out/cli_bm_msc_im.csv -o out/cli_bm_msc_im.png --log
+	$(BIN)/mscsim plot examples/cli_bm_msc_im.toml -o out/cli_bm_msc_im.png --log
 	$(BIN)/mscsim compare examples/cli_bm_msc_im.toml --split 1,2,4 --plot out/compare_cli.png
 	$(BIN)/mscsim withdrawal examples/sca_uc_msc_iv.toml --plot out/withdrawal_sca.png
 	$(BIN)/mscsim compare examples/products/*.toml --plot out/products.png
@@ -40,19 +41,22 @@ docs: demo
 	$(BIN)/python docs/make_readme.py
 
 test: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples docs scripts
+	$(BIN)/ruff format --check src tests bench examples docs scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 src tests
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples docs scripts
+	$(BIN)/ruff format --check src tests bench examples docs scripts
 	$(BIN)/mypy
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/startup.py
+
+fuzz: $(DEV_STAMP)
+	$(BIN)/python scripts/fuzz_cli.py --n 2000 --seed 0 --jobs 2 --out out/fuzz
 
 clean:
 	rm -rf $(VENV) out build dist .pytest_cache .mypy_cache .ruff_cache

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy import stats
 
 from mscsim.analysis.trial import analyse_replicate, check_trial_size, power_curve, run_trial
@@ -111,3 +113,9 @@ def test_a_trial_larger_than_memory_is_refused_before_it_runs(
         check_trial_size(trial(), **kwargs)
     with pytest.raises(SpecError, match=replicates):
         run_trial(trial(), replicates=kwargs["replicates"], n_per_arm=kwargs.get("n_per_arm"))
+
+
+@pytest.mark.parametrize("day", [math.nan, math.inf, -1.0])
+def test_a_visit_day_that_is_not_a_finite_day_is_refused(day: float) -> None:
+    with pytest.raises(ValidationError, match=r"trial\.visit_days\.1"):
+        trial(trial={"visit_days": [30.0, day]})

@@ -164,3 +164,18 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(args: list[str]) ->
         os.close(write)
     assert result.stderr == ""
     assert result.returncode == 1
+
+
+def test_warnings_come_before_the_refusal_which_is_the_last_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "late.toml"
+    scenario.write_text(
+        Path(SCA)
+        .read_text()
+        .replace("day = 0", "day = 400")
+        .replace('lot = "uc_msc_lot.toml"', f"lot = {LOT!r}")
+    )
+    result = runner.invoke(app, ["withdrawal", str(scenario)])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2
+    assert lines[-1].startswith("error: dose")
+    assert any(line.startswith("warning:") and "not simulated" in line for line in lines[:-1])

@@ -9,9 +9,12 @@ from mscsim.analysis.compare import (
 )
 from mscsim.analysis.doses import (
     DOSE_COLUMNS,
+    Course,
     dose_exposures,
+    simulate_course,
     simulate_with_dose_exposures,
 )
+from mscsim.analysis.extrema import course_extrema, dense_times
 from mscsim.analysis.withdrawal import (
     Withdrawal,
     WithdrawalComparison,
@@ -24,13 +27,17 @@ from mscsim.analysis.withdrawal import (
 __all__ = [
     "COMPARE_COLUMNS",
     "DOSE_COLUMNS",
+    "Course",
     "Withdrawal",
     "WithdrawalComparison",
     "compare_scenarios",
     "compare_splits",
+    "course_extrema",
+    "dense_times",
     "dose_exposures",
     "msc_withdrawal",
     "reference_drug_withdrawal",
+    "simulate_course",
     "simulate_with_dose_exposures",
     "split_scenario",
     "treatment_window",

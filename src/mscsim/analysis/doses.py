@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mscsim.analysis.extrema import course_extrema
-from mscsim.engine.events import ResolvedDose
+from mscsim.engine.events import TIME_TOL_DAY, ResolvedDose
 from mscsim.engine.integrate import EngineName, simulate
 from mscsim.engine.result import SimulationResult
 from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
@@ -54,9 +54,10 @@ exposure divided by the viable cells given (mean viable cell-days per cell)."""
 
 
 def _positions(times: Array, wanted: Array) -> np.ndarray:
-    index = np.searchsorted(times, wanted)
-    index = np.clip(index, 0, times.size - 1)
-    missing = np.abs(times[index] - wanted) > 1e-9
+    right = np.clip(np.searchsorted(times, wanted), 0, times.size - 1)
+    left = np.clip(right - 1, 0, times.size - 1)
+    index = np.where(np.abs(times[left] - wanted) <= np.abs(times[right] - wanted), left, right)
+    missing = np.abs(times[index] - wanted) > TIME_TOL_DAY
     if missing.any():
         raise SpecError(
             f"dose day = {wanted[missing][0]:g}: not an output time of the result; "
@@ -247,10 +248,24 @@ def simulate_course(
     result = simulate(
         inputs.model,
         inputs.doses,
-        times_day=np.union1d(inputs.times_day, [d.time_day for d in inputs.doses]),
+        times_day=_with_dose_times(inputs.times_day, inputs.doses),
         params=inputs.params,
         n_patients=n_patients or scenario.simulation.n_patients,
         engine=engine,
         progress=progress,
     )
     return Course(inputs, result)
+
+
+def _with_dose_times(times_day: np.ndarray, doses: Sequence[ResolvedDose]) -> np.ndarray:
+    """Add each dose time to the output times, unless an output already falls on it.
+
+    A dose within the engine's event tolerance of an output time is at that time
+    (its output is the value just after the dose), so it adds no time of its own.
+    """
+    times = np.asarray(times_day, dtype=float)
+    starts = np.array([d.time_day for d in doses], dtype=float)
+    if starts.size:
+        nearest = np.min(np.abs(starts[:, None] - times[None, :]), axis=1)
+        times = np.union1d(times, starts[nearest > TIME_TOL_DAY])
+    return times

@@ -42,18 +42,23 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             try:
                 return func(*args, **kwargs)
             except MscsimError as err:
+                _show_warnings(caught)  # before the error: the refusal is the last line
                 sys.stderr.write(f"error: {err}\n")
                 raise typer.Exit(code=2) from None
             finally:
-                for w in caught:
-                    if issubclass(w.category, MscsimWarning):
-                        sys.stderr.write(f"warning: {w.message}\n")
-                    else:
-                        warnings.showwarning(
-                            w.message, w.category, w.filename, w.lineno, w.file, w.line
-                        )
+                _show_warnings(caught)
 
     return wrapper
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print and forget the caught warnings: mscsim's as ``warning: ...`` lines."""
+    for w in caught:
+        if issubclass(w.category, MscsimWarning):
+            sys.stderr.write(f"warning: {w.message}\n")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    caught.clear()
 
 
 def parse_whole_numbers(text: str, flag: str, low: int, high: int, example: str) -> list[int]:

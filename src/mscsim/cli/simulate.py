@@ -170,7 +170,7 @@ def simulate(
                 shown.extend([dose_table(doses)] if len(doses) else [])
                 data["doses"] = doses.to_dict(orient="records")
             cells = course_cell_summary(course)
-            shown.append(_cells_table(cells, result.n_patients))
+            shown.append(_cells_table(cells, result.n_patients, float(result.times_day[-1])))
             data["cells"] = [
                 {"compartment": str(name).removeprefix("cells_"), **row}
                 for name, row in cells.to_dict(orient="index").items()
@@ -187,8 +187,12 @@ def simulate(
             out_console.print(item)
 
 
-def _cells_table(cells: pd.DataFrame, n_patients: int) -> Table:
-    """Peak, day of the peak, end and last day with a viable cell per compartment."""
+def _cells_table(cells: pd.DataFrame, n_patients: int, horizon_day: float) -> Table:
+    """Peak, day of the peak, end and last day with a viable cell per compartment.
+
+    Days print with 4 significant digits; a compartment with a cell left at the
+    horizon says so rather than naming the horizon as its last day.
+    """
     median = " (median over patients)" if n_patients > 1 else ""
     table = Table(title=f"viable cells{median}", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("compartment", "peak", "on day", "at the end", "last day with a cell"):
@@ -198,9 +202,13 @@ def _cells_table(cells: pd.DataFrame, n_patients: int) -> Table:
         table.add_row(
             str(name).removeprefix("cells_"),
             cell_count(row["peak_cells"]),
-            f"{row['peak_day']:g}",
+            f"{row['peak_day']:.4g}",
             cell_count(row["end_cells"]),
-            "never" if last != last else f"{last:g}",
+            "never"
+            if last != last
+            else f"still at day {horizon_day:g}"
+            if row["end_cells"] >= 1
+            else f"{last:.4g}",
         )
     return table
 

@@ -99,6 +99,11 @@ def build_schedule(doses: Sequence[ResolvedDose], times_day: ArrayLike) -> Sched
     times = np.asarray(times_day, dtype=float)
     if times.ndim != 1 or times.size == 0 or times[0] < 0 or np.any(np.diff(times) <= 0):
         raise SpecError("times_day: must be a non-empty increasing sequence of days >= 0")
+    if np.any(np.diff(times) <= TIME_TOL_DAY):
+        raise SpecError(
+            f"times_day: output times must lie more than {TIME_TOL_DAY:g} day apart "
+            "(closer times are one event time)"
+        )
     horizon = times[-1]
     edges: list[float] = [float(t) for t in times]
     for d in doses:
