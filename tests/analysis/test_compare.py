@@ -145,3 +145,10 @@ def test_compare_reports_later_doses_delivering_less_only_for_allogeneic_cells()
     assert ratio["autologous"] == pytest.approx(1.0, rel=1e-6)
     assert ratio["allogeneic"] < 0.9
     assert math.isnan(ratio["untreated"])
+
+
+@pytest.mark.parametrize("window", [0.0, -1.0, math.inf, math.nan])
+def test_a_split_window_that_is_not_a_finite_positive_day_count_is_refused(window: float) -> None:
+    scenario = load_scenario("examples/cli_bm_msc_im.toml")
+    with pytest.raises(SpecError, match=r"^window_days = .*: must be a finite number of days > 0"):
+        split_scenario(scenario, 2, window)

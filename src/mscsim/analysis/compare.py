@@ -102,8 +102,8 @@ def split_scenario(scenario: Scenario, k: int, window_days: float | None = None)
     window = treatment_window(scenario)
     if window is None or window_days is not None:
         window = DEFAULT_WINDOW_DAYS if window_days is None else window_days
-    if not window > 0:
-        raise SpecError(f"window_days = {window}: must be > 0")
+    if not 0 < window < math.inf:
+        raise SpecError(f"window_days = {window}: must be a finite number of days > 0")
     weight = scenario.patient.weight_kg
     total = math.fsum(e.cells_for(weight) for e in events)
     first = events[0].time_day

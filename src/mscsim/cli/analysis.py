@@ -179,8 +179,8 @@ def _compare(
 
     if not 0 < effect_threshold < 1:
         raise SpecError(f"--effect-threshold = {effect_threshold}: must be between 0 and 1")
-    if window_days is not None and not window_days > 0:
-        raise SpecError(f"--window-days = {window_days}: must be > 0")
+    if window_days is not None and not 0 < window_days < math.inf:
+        raise SpecError(f"--window-days = {window_days}: must be a finite number of days > 0")
     if split is not None:
         if len(scenarios) != 1:
             raise SpecError(f"--split: give exactly one scenario, not {len(scenarios)}")
