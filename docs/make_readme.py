@@ -205,8 +205,7 @@ def block_split() -> str:
     from mscsim import compare_splits, prepare_scenario
 
     scenario = _scenario("cli_bm_msc_im.toml")
-    frame = compare_splits(scenario, SPLITS)
-    assert isinstance(frame, pd.DataFrame)  # noqa: S101 - courses=False returns the table
+    frame = compare_splits(scenario, SPLITS).table
     header = [
         "regimen (viable cells)",
         "doses",
@@ -241,8 +240,7 @@ def block_steep() -> str:
     """``mscsim compare examples/steep_response_single_dose.toml --split 1,2,4``."""
     from mscsim import compare_splits
 
-    frame = compare_splits(_scenario("steep_response_single_dose.toml"), SPLITS)
-    assert isinstance(frame, pd.DataFrame)  # noqa: S101 - courses=False returns the table
+    frame = compare_splits(_scenario("steep_response_single_dose.toml"), SPLITS).table
     treated = frame[frame["n_doses"] > 0]
     rows = [[r[0], r[2], r[3], r[4]] for r in _split_rows(treated, None)]
     header = [
@@ -386,8 +384,7 @@ def block_products() -> str:
 
     products = _products()
     names = [_product_label(s) for _, s in products]
-    frame = compare_scenarios([s for _, s in products], names)
-    assert isinstance(frame, pd.DataFrame)  # noqa: S101 - courses=False returns the table
+    frame = compare_scenarios([s for _, s in products], names).table
     horizon = max(s.simulation.horizon_days for _, s in products)
     header = [
         "product",

@@ -1,9 +1,11 @@
 r"""A user-defined model: a local depot that releases cells into an engrafted pool.
 
 This is the public model API (:class:`mscsim.Model`) used by the built-in models.
-Cells injected into muscle first sit in a *depot* (the injection bolus), from
-which they either die (early loss, anoikis) or engraft; engrafted cells die more
-slowly:
+A linear model only gives its linear system ``A``, ``b`` (here ``b = 0``), its
+dose split and its outputs; :class:`mscsim.models.ModelBase` supplies the rest
+(no remainder, every state starting at 0). Cells injected into muscle first sit
+in a *depot* (the injection bolus), from which they either die (early loss,
+anoikis) or engraft; engrafted cells die more slowly:
 
 .. math::
 
@@ -22,7 +24,7 @@ import math
 import numpy as np
 
 from mscsim import Parameter, ResolvedDose, Route, SpecError, simulate
-from mscsim.models.base import Array, Params
+from mscsim.models.base import Array, ModelBase, Params
 
 
 def _rate_or_time(
@@ -81,7 +83,7 @@ DEPOT_PARAMETERS = (
 )
 
 
-class LocalDepot:
+class LocalDepot(ModelBase):
     """Two-pool local kinetics; implements :class:`mscsim.Model`."""
 
     name = "local_depot"
@@ -90,37 +92,31 @@ class LocalDepot:
     parameters = DEPOT_PARAMETERS
     output_names = ("cells_depot", "cells_engrafted", "cells_total")
 
-    def linear_part(self, params: Params) -> Array:
-        """Return the (exact) linear system, shape (P, 2, 2)."""
+    def linear_system(self, params: Params) -> tuple[Array, Array]:
+        """Return the (exact) linear system: ``A`` of shape (P, 2, 2) and ``b = 0``."""
         kd, ke = params["depot_death_per_day"], params["engraftment_per_day"]
         kg = math.log(2) / params["engrafted_half_life_days"]
         size = np.broadcast(kd, ke, kg).shape[0]
+        depot, engrafted = self.index["depot"], self.index["engrafted"]
         a = np.zeros((size, 2, 2))
-        a[:, 0, 0] = -(kd + ke)
-        a[:, 1, 0] = ke
-        a[:, 1, 1] = -kg
-        return a
-
-    def is_linear(self, params: Params) -> bool:
-        """Return True: the model is linear, so the engine takes exact steps."""
-        return True
-
-    def rhs(self, t_day: float, y: Array, params: Params) -> Array:
-        """Return dy/dt, shape (2, n)."""
-        kd, ke = params["depot_death_per_day"], params["engraftment_per_day"]
-        kg = math.log(2) / params["engrafted_half_life_days"]
-        depot, engrafted = y
-        return np.stack([-(kd + ke) * depot, ke * depot - kg * engrafted])
+        a[:, depot, depot] = -(kd + ke)
+        a[:, engrafted, depot] = ke
+        a[:, engrafted, engrafted] = -kg
+        return a, np.zeros((size, 2))
 
     def dose_split(self, route: Route, params: Params) -> Array:
         """Local injections go to the depot; other routes are refused."""
         if not Route(route).is_local:
             raise SpecError(f"route = {route}: {self.name} takes local routes only")
-        return np.array([[1.0], [0.0]])
+        split = np.zeros((2, 1))
+        split[self.index["depot"]] = 1.0
+        return split
 
     def outputs(self, y: Array, params: Params) -> dict[str, Array]:
         """Return cells per pool and in total."""
-        return {"cells_depot": y[0], "cells_engrafted": y[1], "cells_total": y[0] + y[1]}
+        depot, engrafted = y[self.index["depot"]], y[self.index["engrafted"]]
+        total = depot + engrafted
+        return {"cells_depot": depot, "cells_engrafted": engrafted, "cells_total": total}
 
 
 def bateman(t_day: Array, dose: float, kd: float, ke: float, kg: float) -> Array:

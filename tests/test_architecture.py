@@ -17,6 +17,7 @@ LAYERS = [
     {"spec", "evidence"},
     {"models"},
     {"engine"},
+    {"problem"},
     {"population"},
     {"analysis"},
     {"io", "report"},

@@ -20,9 +20,10 @@ from mscsim.errors import (
 if TYPE_CHECKING:
     from mscsim.analysis import compare_scenarios, compare_splits, withdrawal
     from mscsim.engine import (
+        FastSolver,
         ResolvedDose,
+        ScipySolver,
         SimulationResult,
-        prepare_scenario,
         simulate,
     )
     from mscsim.evidence import Parameter, ParameterLibrary, assess_dose, load_library
@@ -34,7 +35,21 @@ if TYPE_CHECKING:
         local_first_order_cells,
         target_site,
     )
-    from mscsim.population import simulate_population, simulate_scenario
+    from mscsim.population import (
+        problem_from_population,
+        simulate_population,
+        simulate_scenario,
+    )
+    from mscsim.problem import (
+        DaskExecutor,
+        EvidencePolicy,
+        InProcess,
+        Problem,
+        ev,
+        prepare_scenario,
+        problem_from_scenario,
+        solve,
+    )
     from mscsim.spec import (
         CellSource,
         Donor,
@@ -53,9 +68,13 @@ __all__ = [
     "CellKinetics",
     "CellSource",
     "ConvergenceError",
+    "DaskExecutor",
     "Donor",
     "Dose",
     "EvidenceError",
+    "EvidencePolicy",
+    "FastSolver",
+    "InProcess",
     "IntegrationError",
     "Model",
     "MscsimError",
@@ -63,11 +82,13 @@ __all__ = [
     "Parameter",
     "ParameterLibrary",
     "Patient",
+    "Problem",
     "Product",
     "Regimen",
     "ResolvedDose",
     "Route",
     "Scenario",
+    "ScipySolver",
     "SimulationResult",
     "SimulationSettings",
     "SpecError",
@@ -77,14 +98,18 @@ __all__ = [
     "assess_dose",
     "compare_scenarios",
     "compare_splits",
+    "ev",
     "load_library",
     "load_scenario",
     "local_first_order_cells",
     "prepare_scenario",
+    "problem_from_population",
+    "problem_from_scenario",
     "read_table",
     "simulate",
     "simulate_population",
     "simulate_scenario",
+    "solve",
     "target_site",
     "withdrawal",
     "write_table",
@@ -94,15 +119,20 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "analysis": ["compare_scenarios", "compare_splits", "withdrawal"],
-        "engine": [
-            "ResolvedDose",
-            "SimulationResult",
-            "prepare_scenario",
-            "simulate",
-        ],
+        "engine": ["FastSolver", "ResolvedDose", "ScipySolver", "SimulationResult", "simulate"],
         "evidence": ["Parameter", "ParameterLibrary", "assess_dose", "load_library"],
         "io": ["load_scenario", "read_table", "write_table"],
-        "population": ["simulate_population", "simulate_scenario"],
+        "population": ["problem_from_population", "simulate_population", "simulate_scenario"],
+        "problem": [
+            "DaskExecutor",
+            "EvidencePolicy",
+            "InProcess",
+            "Problem",
+            "ev",
+            "prepare_scenario",
+            "problem_from_scenario",
+            "solve",
+        ],
         "models": [
             "CellKinetics",
             "Model",

@@ -48,7 +48,7 @@ def test_split_keeps_total_viable_cells_route_and_window(
 
 def test_compare_conserves_total_viable_cells_across_splits() -> None:
     scenario = load_scenario("examples/cli_bm_msc_im.toml")
-    frame = compare_splits(scenario, (1, 2, 3, 4, 8))
+    frame = compare_splits(scenario, (1, 2, 3, 4, 8)).table
     assert list(frame.columns) == list(COMPARE_COLUMNS)
     expected = 2e6 * 70 * 0.90
     treated = frame.iloc[:-1]
@@ -62,7 +62,7 @@ def test_compare_conserves_total_viable_cells_across_splits() -> None:
 
 def test_saturation_makes_frequent_small_doses_beat_one_large_dose() -> None:
     # Clinical IM dose above retention capacity and in the saturating part of the Emax curve.
-    frame = compare_splits(load_scenario("examples/cli_bm_msc_im.toml"), (1, 4))
+    frame = compare_splits(load_scenario("examples/cli_bm_msc_im.toml"), (1, 4)).table
     one, four = frame.iloc[0], frame.iloc[1]
     assert four["effect_auc"] > 1.3 * one["effect_auc"]
     assert four["exposure_cell_days"] > one["exposure_cell_days"]
@@ -83,7 +83,7 @@ def test_without_saturation_splitting_changes_neither_exposure_nor_effect() -> N
         },
     )
     with pytest.warns(match="plausible range"):
-        frame = compare_splits(scenario, (1, 2, 4))
+        frame = compare_splits(scenario, (1, 2, 4)).table
     treated = frame.iloc[:-1]
     exposure = treated["exposure_cell_days"].to_numpy()
     np.testing.assert_allclose(exposure, exposure[0], rtol=1e-6)
@@ -99,14 +99,14 @@ def test_a_steep_threshold_response_favours_one_large_dose() -> None:
         simulation={"horizon_days": 60},
         parameters={"effect_hill": 3.0, "effect_ec50_ng": 6.0},
     )
-    frame = compare_splits(scenario, (1, 4))
+    frame = compare_splits(scenario, (1, 4)).table
     assert frame.iloc[0]["effect_auc"] > 2 * frame.iloc[1]["effect_auc"]
 
 
 def test_compare_scenarios_gives_a_row_each_and_one_untreated_row() -> None:
     a = build_scenario(disease=LIMB)
     b = build_scenario(dose=[{"route": "intramuscular", "cells": 1e7}], disease=LIMB)
-    frame = compare_scenarios([a, b], ["big", "small"])
+    frame = compare_scenarios([a, b], ["big", "small"]).table
     assert frame["regimen"].tolist() == ["big", "small", "untreated"]
     assert frame.iloc[0]["effect_auc"] > frame.iloc[1]["effect_auc"] > 0
     assert frame.iloc[2]["effect_auc"] == 0
@@ -140,7 +140,7 @@ def test_compare_reports_later_doses_delivering_less_only_for_allogeneic_cells()
         )
         for donor in ("autologous", "allogeneic")
     }
-    frame = compare_scenarios(list(products.values()), list(products))
+    frame = compare_scenarios(list(products.values()), list(products)).table
     ratio = frame.set_index("regimen")["last_dose_exposure_ratio"]
     assert ratio["autologous"] == pytest.approx(1.0, rel=1e-6)
     assert ratio["allogeneic"] < 0.9

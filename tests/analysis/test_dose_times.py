@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mscsim.analysis.doses import simulate_course
+from mscsim.engine import solver_named
 from mscsim.engine.events import TIME_TOL_DAY, build_schedule
 from mscsim.errors import SpecError
 from mscsim.spec.scenario import Scenario
@@ -33,8 +34,8 @@ def _scenario(first_day: float) -> Scenario:
 
 @pytest.mark.parametrize("engine", ["fast", "scipy"])
 def test_a_dose_a_hair_after_an_output_time_is_simulated_as_at_that_time(engine: str) -> None:
-    course = simulate_course(_scenario(TIME_TOL_DAY), engine=engine)  # type: ignore[arg-type]
-    reference = simulate_course(_scenario(0.0), engine=engine)  # type: ignore[arg-type]
+    course = simulate_course(_scenario(TIME_TOL_DAY), solver_named(engine))
+    reference = simulate_course(_scenario(0.0), solver_named(engine))
     assert np.all(np.isfinite(course.result.states))
     doses = course.dose_exposures()
     assert len(doses) == 3

@@ -13,11 +13,13 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from mscsim.analysis.extrema import course_extrema, dense_times
-from mscsim.engine import ScenarioInputs, prepare_scenario, simulate
+from mscsim.engine import simulate
 from mscsim.engine.events import ResolvedDose
 from mscsim.engine.integrate import EngineName, initial_states
 from mscsim.errors import SpecError
 from mscsim.io.scenario import load_scenario
+from mscsim.models.base import full_rhs
+from mscsim.problem import ScenarioInputs, prepare_scenario
 from mscsim.spec.route import Route
 from tests.conftest import FIRST_ORDER, build_scenario
 
@@ -82,9 +84,10 @@ def reference_lung_peak(inputs: ScenarioInputs) -> tuple[float, float]:
     split = model.dose_split(dose.route, params)[:, 0]
     rate = split * float(dose.viable_cells[0]) / dose.duration_day
     lung = model.states.index("lung")
+    rhs = full_rhs(model, params)
 
     def flow(t: float, y: np.ndarray, infusing: bool) -> np.ndarray:
-        return model.rhs(t, y[:, None], params)[:, 0] + (rate if infusing else 0.0)
+        return rhs(t, y[:, None])[:, 0] + (rate if infusing else 0.0)
 
     def turns(t: float, y: np.ndarray, infusing: bool) -> float:
         return float(flow(t, y, infusing)[lung])

@@ -53,19 +53,19 @@ def test_a_null_trial_rejects_at_alpha(analysis: str) -> None:
     null = spec.model_copy(update={"arm": tuple(arms)})
     result = run_trial(null)
     low, high = binomial_bounds(0.05, 2000)
-    assert low <= result.summary["power"] <= high
+    assert low <= result.summary.power <= high
     # Each patient is compared with its own untreated course: no effect at all.
-    assert result.summary["true_effect"] == 0.0
+    assert result.summary.true_effect == 0.0
 
 
 def test_a_large_true_effect_gives_power_near_one() -> None:
     spec = trial(trial={"replicates": 100}, measurement={"additive_sd": 0.05})
     result = run_trial(spec, n_per_arm=20)
-    assert result.summary["true_effect"] < -0.3  # inflammation falls under treatment
-    assert result.summary["power"] >= 0.98
-    assert result.summary["n_treated_for_80_percent_power"] <= 20
+    assert result.summary.true_effect < -0.3  # inflammation falls under treatment
+    assert result.summary.power >= 0.98
+    assert result.summary.n_treated_for_80_percent_power <= 20
     est = result.replicates["estimate"]
-    assert est.mean() == pytest.approx(result.summary["true_effect"], abs=4 * est.std() / 10 + 0.02)
+    assert est.mean() == pytest.approx(result.summary.true_effect, abs=4 * est.std() / 10 + 0.02)
 
 
 def test_power_rises_with_n_per_arm() -> None:
@@ -97,7 +97,7 @@ def test_ancova_uses_the_baseline_to_narrow_the_interval() -> None:
 
 def test_the_safety_counts_follow_the_per_infusion_probabilities() -> None:
     result = run_trial(trial(trial={"replicates": 500}, safety={"fever_per_infusion": 0.2}))
-    counts = result.summary["safety_per_replicate"]
+    counts = result.summary.safety_per_replicate
     assert counts["treated"]["fevers"] == pytest.approx(8 * 0.2, rel=0.12)
     assert counts["control"]["fevers"] == pytest.approx(8 * 0.2 / 2.48, rel=0.2)
 

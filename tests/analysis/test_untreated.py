@@ -108,7 +108,9 @@ def _exposures(path: Path) -> object:
 
 
 def _compare(path: Path) -> object:
-    table = compare_scenarios([load_scenario(path), load_scenario(path.with_name("treated.toml"))])
+    table = compare_scenarios(
+        [load_scenario(path), load_scenario(path.with_name("treated.toml"))]
+    ).table
     assert table.shape[0] >= 2
     return table
 

@@ -142,3 +142,30 @@ def test_a_bad_dask_address_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     )
     assert code == 2 and not out.exists()
     assert stderr == "error: --dask = 'lan:4': use tcp://HOST:PORT, local or local:N\n"
+
+
+def test_doses_out_with_a_population_gives_each_patient_its_own_doses(tmp_path: Path) -> None:
+    per_kg = POPULATION.replace("cells = 5e7", "cells_per_kg = 7e5\nevery_days = 4\ncount = 3")
+    (tmp_path / "s.toml").write_text(per_kg)
+    out, doses, cov = tmp_path / "p.csv", tmp_path / "d.csv", tmp_path / "cov.csv"
+    code, stdout, stderr = invoke(
+        "simulate",
+        str(tmp_path / "s.toml"),
+        "-o",
+        str(out),
+        "--doses-out",
+        str(doses),
+        "--covariates-out",
+        str(cov),
+        "--chunk-size",
+        "7",
+    )
+    assert code == 0, stdout + stderr
+    table, covariates = pd.read_csv(doses), pd.read_csv(cov).set_index("patient_id")
+    assert len(table) == 30 * 3 and table.groupby("patient_id").size().eq(3).all()
+    own = covariates.loc[table["patient_id"]]
+    expected = 7e5 * own["weight_kg"].to_numpy() * own["lot_viability"].to_numpy()
+    assert ((table["viable_cells"] - expected).abs() <= 1e-6 * expected).all()
+    assert (table["exposure_cell_days"] > 0).all()
+    frame = pd.read_csv(out)
+    assert len(frame) == 30 * 15  # the table keeps the scenario's output times only

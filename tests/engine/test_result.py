@@ -7,8 +7,9 @@ import pytest
 from tests.conftest import build_scenario
 
 from mscsim import ResolvedDose, Route, SpecError, simulate
-from mscsim.engine import simulate_scenario
+from mscsim.engine import solver_named
 from mscsim.models import CellKinetics, TherapyModel
+from mscsim.population import simulate_scenario
 
 
 def test_result_arrays_are_read_only() -> None:
@@ -54,7 +55,10 @@ def test_bad_parameter_shapes_are_refused() -> None:
 def test_progress_is_reported_in_order_up_to_the_total(engine: str) -> None:
     calls: list[tuple[int, int]] = []
     simulate_scenario(
-        build_scenario(), n_patients=3, engine=engine, progress=lambda d, t: calls.append((d, t))
+        build_scenario(),
+        n_patients=3,
+        solver=solver_named(engine),
+        progress=lambda d, t: calls.append((d, t)),
     )
     done = [d for d, _ in calls]
     assert done == sorted(done) and calls[-1][0] == calls[-1][1] and len(calls) >= 3

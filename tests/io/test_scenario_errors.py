@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mscsim.engine import prepare_scenario
 from mscsim.errors import MscsimWarning, SpecError
 from mscsim.io import load_scenario
+from mscsim.problem import prepare_scenario
 
 GOOD = """
 [patient]
@@ -197,7 +197,7 @@ def test_two_local_routes_in_one_scenario_are_refused(tmp_path: Path) -> None:
 def test_a_dose_beyond_the_highest_studied_is_refused_unless_allowed(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     path.write_text(GOOD.replace("cells_per_kg = 1e6", "cells_per_kg = 2e7"))
-    with pytest.raises(SpecError, match=r"beyond the highest studied.*--allow-beyond-evidence"):
+    with pytest.raises(SpecError, match=r"beyond the highest studied.*allow_beyond_evidence=True"):
         prepare_scenario(load_scenario(path))
     with pytest.warns(MscsimWarning, match="beyond the highest studied"):
         prepare_scenario(load_scenario(path), allow_beyond_evidence=True)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tests.conftest import FIRST_ORDER, build_scenario
 
 from mscsim.analysis import simulate_with_dose_exposures
-from mscsim.engine import simulate_scenario
+from mscsim.population import simulate_scenario
 
 LN2 = math.log(2.0)
 

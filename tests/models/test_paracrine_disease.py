@@ -10,10 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.conftest import FIRST_ORDER, build_scenario
 
-from mscsim.engine.scenario import prepare_scenario, simulate_scenario
+from mscsim.engine import FastSolver, ScipySolver
 from mscsim.evidence.library import load_library
 from mscsim.models import TherapyModel
 from mscsim.models.paracrine import EFFECT_FLOOR, effect
+from mscsim.population import simulate_scenario
+from mscsim.problem import prepare_scenario
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*outside the plausible range:mscsim.errors.MscsimWarning"
@@ -193,8 +195,8 @@ def test_fast_and_scipy_engines_agree_on_disease_courses(disease: dict[str, obje
         disease=disease,
         simulation={"horizon_days": 60, "output_every_days": 1},
     )
-    fast = simulate_scenario(scenario, engine="fast")
-    slow = simulate_scenario(scenario, engine="scipy")
+    fast = simulate_scenario(scenario, solver=FastSolver())
+    slow = simulate_scenario(scenario, solver=ScipySolver())
     assert set(fast.outputs) == set(TherapyModel().output_names) | {
         scenario.disease.model.replace("sca", "sara_score")
         .replace("limb_ischemia", "perfusion_ratio")

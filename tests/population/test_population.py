@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mscsim.engine import prepare_scenario
 from mscsim.evidence import load_library
 from mscsim.population import deviates, sample_patients, simulate_population
 from mscsim.population.sample import DEFAULT_WEIGHT_CV
+from mscsim.problem import DaskExecutor, InProcess, prepare_scenario
 from tests.conftest import build_scenario
 
 N = 40_000
@@ -97,7 +97,8 @@ def test_draws_are_keyed_by_patient_id() -> None:
 
 def _population_outputs(chunk_size: int, dask: str | None = None) -> dict[str, np.ndarray]:
     scenario = sca_scenario({"seed": 8})
-    chunks = list(simulate_population(scenario, n_patients=24, chunk_size=chunk_size, dask=dask))
+    executor = InProcess(chunk_size) if dask is None else DaskExecutor(dask, chunk_size)
+    chunks = list(simulate_population(scenario, n_patients=24, executor=executor))
     ids = np.concatenate([c.result.patient_ids for c in chunks])
     assert ids.tolist() == list(range(24))
     names = chunks[0].result.outputs

@@ -11,9 +11,9 @@ import pytest
 import mscsim
 import mscsim.engine
 from mscsim.analysis import compare_scenarios, compare_splits, withdrawal
-from mscsim.engine import prepare_scenario
 from mscsim.errors import MscsimWarning, SpecError
 from mscsim.population import simulate_population
+from mscsim.problem import InProcess, prepare_scenario
 from tests.conftest import build_scenario
 
 SCA = {
@@ -42,7 +42,7 @@ def test_simulate_scenario_samples_the_population() -> None:
     final = result.output("sara_score")[:, -1]
     assert result.patient_ids.tolist() == list(range(12))
     assert np.std(final) > 0.1  # sampled baselines (SD 3) and half-lives
-    chunks = list(simulate_population(scenario, n_patients=12, chunk_size=5))
+    chunks = list(simulate_population(scenario, n_patients=12, executor=InProcess(5)))
     streamed = np.concatenate([c.result.output("sara_score") for c in chunks])
     np.testing.assert_allclose(result.output("sara_score"), streamed, rtol=1e-12)
 
@@ -53,9 +53,9 @@ def test_simulate_scenario_without_a_population_gives_the_scenarios_patient() ->
     assert np.ptp(final) == 0
 
 
-def test_the_engine_refuses_a_population_it_would_ignore() -> None:
-    with pytest.raises(SpecError, match=r"^population: .*mscsim\.simulate_scenario"):
-        mscsim.engine.simulate_scenario(sca(), n_patients=100)
+def test_a_population_problem_needs_a_population_table() -> None:
+    with pytest.raises(SpecError, match=r"^population: the scenario has no \[population\]"):
+        mscsim.problem_from_population(sca(population=None), 10)
 
 
 def test_the_population_functions_are_at_the_top_level() -> None:

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.conftest import build_scenario
 
-from mscsim.engine import prepare_scenario, simulate
+from mscsim.engine import simulate
+from mscsim.problem import prepare_scenario
 from mscsim.spec import Dose, Regimen
 
 # These properties are about the physics, so they also range over doses beyond the

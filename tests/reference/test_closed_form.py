@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from tests.conftest import FIRST_ORDER, build_scenario
 
-from mscsim.engine import prepare_scenario, simulate, simulate_scenario
+from mscsim.engine import ScipySolver, simulate
 from mscsim.errors import MscsimWarning
 from mscsim.evidence import load_library
 from mscsim.models import local_first_order_cells
+from mscsim.population import simulate_scenario
+from mscsim.problem import prepare_scenario
 
 LOCAL_ROUTES = ["intramuscular", "intra_articular", "intrathecal", "intralesional"]
 
@@ -42,7 +44,7 @@ def test_repeated_local_doses_sum_first_order_decays_exactly(route: str) -> None
 def test_scipy_backend_matches_closed_form_within_its_tolerance() -> None:
     doses = [{"route": "intramuscular", "cells_per_kg": 1e6, "every_days": 7, "count": 4}]
     scenario = build_scenario(dose=doses, simulation={"horizon_days": 35}, parameters=FIRST_ORDER)
-    result = simulate_scenario(scenario, engine="scipy")
+    result = simulate_scenario(scenario, solver=ScipySolver())
     ref = local_first_order_cells(result.times_day, [(7.0 * i, 7e7) for i in range(4)], 4.0)
     assert scaled_error(result.output("cells_target")[0], ref, rtol=1e-6, atol=1.0) <= 10
 

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -19,8 +18,9 @@ from typer.testing import CliRunner
 from mscsim.analysis.compare import compare_scenarios
 from mscsim.analysis.withdrawal import withdrawal
 from mscsim.cli.main import app
-from mscsim.engine import prepare_scenario, simulate
+from mscsim.engine import simulate
 from mscsim.io.scenario import load_scenario
+from mscsim.problem import prepare_scenario
 from mscsim.report.analysis_plots import plot_comparison, plot_withdrawal
 from mscsim.report.plots import (
     MIN_OUTCOME_SPAN_SHARE,
@@ -144,10 +144,7 @@ def test_plotting_leaves_the_backend_and_pyplot_alone(tmp_path: Path) -> None:
 
 def test_the_products_comparison_includes_the_untreated_course() -> None:
     scenario = load_scenario(EXAMPLES / "products" / "auto_bm.toml")
-    _, courses = cast(
-        "tuple[pd.DataFrame, pd.DataFrame]",
-        compare_scenarios([scenario], ["auto"], courses=True),
-    )
+    courses = compare_scenarios([scenario], ["auto"]).courses
     assert set(courses["regimen"]) == {"auto", "untreated"}
     assert courses.loc[courses["regimen"] == "auto", "dose"].sum() == 6
     fig = plot_comparison(courses, outcome="sara_score")

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from mscsim.analysis.doses import simulate_course
 from mscsim.cli.main import app
-from mscsim.engine import prepare_scenario, simulate_scenario
 from mscsim.io.scenario import load_scenario
+from mscsim.population import simulate_scenario
+from mscsim.problem import prepare_scenario
 from mscsim.report import cell_summary
 from mscsim.report.summary import course_cell_summary
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tests.conftest import build_scenario
 
-from mscsim.engine import prepare_scenario, simulate_scenario
 from mscsim.errors import MscsimWarning
-from mscsim.population import simulate_population
+from mscsim.population import simulate_population, simulate_scenario
+from mscsim.problem import prepare_scenario
 
 IV = {"route": "intravenous", "cells": 5e7}
 

@@ -18,11 +18,14 @@ from mscsim.analysis.batch import DEFAULT_RESOLUTION_DAY, analysis_times, run_do
 from mscsim.analysis.doses import EXPOSURE_OUTPUT
 from mscsim.analysis.metrics import auc, time_above
 from mscsim.engine.events import ResolvedDose
-from mscsim.engine.integrate import EngineName
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.scenario import ScenarioInputs, prepare_scenario, warn_population_unused
+from mscsim.engine.solvers import Solver
 from mscsim.errors import SpecError
+from mscsim.models.base import Model
 from mscsim.models.disease import Outcome
+from mscsim.problem.build import problem_from_scenario, warn_population_unused
+from mscsim.problem.policy import EvidencePolicy
+from mscsim.problem.problem import Problem
 from mscsim.spec.dose import Dose
 from mscsim.spec.scenario import Scenario
 
@@ -30,6 +33,7 @@ __all__ = [
     "COMPARE_COLUMNS",
     "DEFAULT_EFFECT_THRESHOLD",
     "DEFAULT_WINDOW_DAYS",
+    "Comparison",
     "compare_scenarios",
     "compare_splits",
     "split_scenario",
@@ -127,9 +131,33 @@ def split_scenario(scenario: Scenario, k: int, window_days: float | None = None)
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """Regimens compared: the summary table and the simulated courses.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per regimen, then the untreated course(s); columns
+        :data:`COMPARE_COLUMNS`; ``attrs`` name the outcome, its unit and the
+        effect threshold.
+    courses : DataFrame
+        Long table, one row per regimen and output day: ``day``, ``regimen``,
+        ``cells_total``, ``effect``, ``outcome`` (NaN without one) and ``dose``
+        (True on the days a dose starts).
+    """
+
+    table: pd.DataFrame
+    courses: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the summary table (:attr:`table`)."""
+        return self.table
+
+
+@dataclass(frozen=True)
 class _Row:
     label: str
-    inputs: ScenarioInputs
+    inputs: Problem
 
 
 def _cells_text(cells: float) -> str:
@@ -138,7 +166,7 @@ def _cells_text(cells: float) -> str:
     return f"{cells:.3g}" if cells < 1e4 else f"{float(mantissa):g}e{int(exponent)}"
 
 
-def _label(inputs: ScenarioInputs) -> str:
+def _label(inputs: Problem) -> str:
     """Return e.g. ``"4 x 3.15e7 every 7 d"`` (viable cells per dose)."""
     doses = inputs.doses
     if not doses:
@@ -213,7 +241,7 @@ def _last_dose_ratio(result: SimulationResult, index: int, doses: Sequence[Resol
     return float(tail / head) if head > 0 else math.nan
 
 
-def _dose_columns(inputs: ScenarioInputs) -> dict[str, float]:
+def _dose_columns(inputs: Problem) -> dict[str, float]:
     doses = inputs.doses
     cells = [float(d.viable_cells[0]) for d in doses]
     days = sorted({d.time_day for d in doses})
@@ -271,7 +299,7 @@ def _courses(
                 {
                     "day": t,
                     "regimen": label,
-                    "cells_total": result.output("cells_total")[i],
+                    "cells_total": _output_or_nan(result, "cells_total")[i],
                     "effect": result.output("effect")[i],
                     "outcome": (result.output(outcome.name)[i] if outcome is not None else np.nan),
                     "dose": np.isin(t, [d.time_day for d in doses]),
@@ -281,7 +309,14 @@ def _courses(
     return pd.concat(parts, ignore_index=True)
 
 
-def _outcome(inputs: ScenarioInputs) -> Outcome | None:
+def _output_or_nan(result: SimulationResult, name: str) -> np.ndarray:
+    """Return output ``name``, or NaN at every patient and time if the model has none."""
+    if name in result.outputs:
+        return result.output(name)
+    return np.full((result.n_patients, result.times_day.size), np.nan)
+
+
+def _outcome(inputs: Problem) -> Outcome | None:
     return getattr(inputs.model, "outcome", None)
 
 
@@ -292,19 +327,18 @@ def compare_splits(
     window_days: float | None = None,
     effect_threshold: float = DEFAULT_EFFECT_THRESHOLD,
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
+    model: Model | None = None,
+    solver: Solver | None = None,
+    policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
     progress: Callable[[int, int], None] | None = None,
-    courses: bool = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+) -> Comparison:
     """Compare the scenario's cells given as ``k`` equal doses, for each ``k`` in ``splits``.
 
-    All regimens and the untreated course are simulated in one batch. Returns a
-    table with one row per regimen and a last row for the untreated course
-    (columns :data:`COMPARE_COLUMNS`; ``attrs`` name the outcome and its unit). With
-    ``courses=True`` also returns the simulated courses as a long table (``day``,
-    ``regimen``, ``cells_total``, ``effect``, ``outcome``, ``dose``).
+    All regimens and the untreated course are one problem, each its own patient
+    (:func:`mscsim.problem.solve`). The table has one row per regimen and a last
+    row for the untreated course. ``model`` may be any model with the outputs
+    ``effect`` and ``cells_target`` (and ``cells_total`` for the courses); an
+    ``outcome`` attribute adds the outcome columns.
 
     Raises
     ------
@@ -315,10 +349,7 @@ def compare_splits(
         raise SpecError(f"split = {list(splits)}: give distinct whole numbers >= 1")
     variants = [split_scenario(scenario, k, window_days) for k in splits]
     prepared = [
-        prepare_scenario(
-            v, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
-        )
-        for v in variants
+        problem_from_scenario(v, model=model, policy=policy, n_patients=1) for v in variants
     ]
     warn_population_unused("compare", {"the scenario": scenario})
     if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
@@ -330,7 +361,7 @@ def compare_splits(
         inputs.params,
         [p.doses for p in prepared] + [()],
         times,
-        engine=engine,
+        solver=solver,
         progress=progress,
     )
     outcome = _outcome(inputs)
@@ -351,12 +382,12 @@ def compare_splits(
             **_metrics(result, len(prepared), effect_threshold, outcome),
         }
     )
-    frame = _frame(rows, outcome, effect_threshold)
-    if not courses:
-        return frame
     labels = [str(r["regimen"]) for r in rows]
     dose_sets = [p.doses for p in prepared] + [()]
-    return frame, _courses(result, range(len(rows)), labels, outcome, dose_sets)
+    return Comparison(
+        _frame(rows, outcome, effect_threshold),
+        _courses(result, range(len(rows)), labels, outcome, dose_sets),
+    )
 
 
 def compare_scenarios(
@@ -365,19 +396,18 @@ def compare_scenarios(
     *,
     effect_threshold: float = DEFAULT_EFFECT_THRESHOLD,
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
-    courses: bool = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    model: Model | None = None,
+    solver: Solver | None = None,
+    policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
+) -> Comparison:
     """Compare arbitrary scenarios, each with its untreated course, in one table.
 
     Rows are the scenarios (``regimen`` is its name) followed by an ``untreated``
     row for each distinct patient, disease and parameter set (one if they share
     them). Columns as :func:`compare_splits`; ``outcome_end`` is only comparable
     between rows with the same outcome (``attrs["outcome"]`` is set when all share it).
-    ``courses=True`` also returns the courses (treated and untreated) as in
-    :func:`compare_splits`.
+    The courses hold the treated and untreated courses; ``model``, ``solver`` and
+    ``policy`` are as in :func:`compare_splits`.
     """
     if not scenarios:
         raise SpecError("scenarios: give at least one")
@@ -390,12 +420,10 @@ def compare_scenarios(
     outcomes = set()
     traces = []
     for name, scenario in zip(names, scenarios, strict=True):
-        inputs = prepare_scenario(
-            scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
-        )
+        inputs = problem_from_scenario(scenario, model=model, policy=policy, n_patients=1)
         times = _times(scenario.simulation.horizon_days, resolution_day, [inputs.doses])
         result = run_dose_sets(
-            inputs.model, inputs.params, [inputs.doses, ()], times, engine=engine
+            inputs.model, inputs.params, [inputs.doses, ()], times, solver=solver
         )
         outcome = _outcome(inputs)
         outcomes.add(outcome)
@@ -434,4 +462,4 @@ def compare_scenarios(
     traces += untreated_traces.values()
     shared = outcomes.pop() if len(outcomes) == 1 else None
     frame = _frame(rows + extra, shared, effect_threshold)
-    return (frame, pd.concat(traces, ignore_index=True)) if courses else frame
+    return Comparison(frame, pd.concat(traces, ignore_index=True))

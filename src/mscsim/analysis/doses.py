@@ -6,25 +6,27 @@ the model's exact cumulative exposure (``total_exposure_cell_days``). With
 autologous cells every dose delivers the same; with allogeneic cells a sensitised
 host clears later doses faster, and spacing doses lets memory fade.
 
-:func:`simulate_course` simulates a scenario once for its result, its per-dose
+:func:`simulate_course` simulates a problem once for its result, its per-dose
 exposure and its exact peaks (:mod:`mscsim.analysis.extrema`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from mscsim.analysis.extrema import course_extrema
 from mscsim.engine.events import TIME_TOL_DAY, ResolvedDose
-from mscsim.engine.integrate import EngineName, simulate
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
+from mscsim.engine.solvers import Solver
 from mscsim.errors import SpecError
-from mscsim.models.base import Array, Model
+from mscsim.models.base import Array
+from mscsim.problem.build import as_problem
+from mscsim.problem.problem import Problem, solve
 from mscsim.spec.scenario import Scenario
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "EXPOSURE_OUTPUT",
     "Course",
     "dose_exposures",
+    "problem_dose_exposures",
     "simulate_course",
     "simulate_with_dose_exposures",
+    "with_dose_times",
 ]
 
 EXPOSURE_OUTPUT = "total_exposure_cell_days"
@@ -130,24 +134,21 @@ def _empty() -> pd.DataFrame:
 
 
 def simulate_with_dose_exposures(
-    scenario: Scenario,
+    problem: Problem | Scenario,
+    solver: Solver | None = None,
     *,
-    model: Model | None = None,
-    n_patients: int | None = None,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[SimulationResult, pd.DataFrame]:
-    """Simulate ``scenario`` and return its result with the per-dose exposure table.
+    """Simulate ``problem`` and return its result with the per-dose exposure table.
 
     The run adds the dose days to the output times; the result returned has the
-    scenario's own output times only (:func:`simulate_course`).
+    problem's own output times only (:func:`simulate_course`).
 
     Examples
     --------
     Autologous cells: the second dose delivers what the first did.
 
+    >>> from mscsim.problem import problem_from_scenario
     >>> from mscsim.spec import Scenario
     >>> s = Scenario.model_validate({
     ...     "patient": {"weight_kg": 70},
@@ -155,78 +156,107 @@ def simulate_with_dose_exposures(
     ...     "dose": [{"route": "intramuscular", "cells": 5e7, "every_days": 60, "count": 2}],
     ...     "simulation": {"horizon_days": 120},
     ... })
-    >>> _, table = simulate_with_dose_exposures(s)
+    >>> _, table = simulate_with_dose_exposures(problem_from_scenario(s))
     >>> x = table["exposure_cell_days"].to_numpy()
     >>> round(float(x[1] / x[0]), 4)
     1.0
     """
-    course = simulate_course(
-        scenario,
-        model=model,
-        n_patients=n_patients,
-        engine=engine,
-        allow_beyond_evidence=allow_beyond_evidence,
-        allow_failed_lot=allow_failed_lot,
-        progress=progress,
-    )
+    course = simulate_course(problem, solver, progress=progress)
     return course.result, course.dose_exposures()
 
 
 @dataclass(frozen=True)
 class Course:
-    """A scenario simulated at its output times and every dose day.
+    """A problem simulated at its output times and every dose day.
 
     Attributes
     ----------
-    inputs : ScenarioInputs
-        What the scenario resolved to: model, parameters, doses, output times.
+    problem : Problem
+        The model, parameters, dose events and output times simulated.
     run : SimulationResult
-        The simulation at the scenario's output times and every dose day.
+        The simulation at the problem's output times and every dose day.
     """
 
-    inputs: ScenarioInputs
+    problem: Problem
     run: SimulationResult
 
     @property
+    def inputs(self) -> Problem:
+        """The problem (the name this attribute had before problems)."""
+        return self.problem
+
+    @property
     def result(self) -> SimulationResult:
-        """The simulation at the scenario's own output times."""
-        return self.run.take_times(np.searchsorted(self.run.times_day, self.inputs.times_day))
+        """The simulation at the problem's own output times."""
+        return self.run.take_times(np.searchsorted(self.run.times_day, self.problem.times_day))
 
     def dose_exposures(self) -> pd.DataFrame:
-        """Return the per-dose exposure table (:func:`dose_exposures`)."""
-        return dose_exposures(self.run, self.inputs.doses)
+        """Return the per-dose exposure table, one row per patient and dose."""
+        return problem_dose_exposures(self.run, self.problem)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the result at the problem's output times (:meth:`SimulationResult.to_frame`)."""
+        return self.result.to_frame()
 
     def extrema(self, outputs: Sequence[str] | None = None, level: float = 1.0) -> pd.DataFrame:
         """Return exact peaks, their days and last days at ``level`` (:func:`course_extrema`)."""
         return course_extrema(
             self.run,
-            self.inputs.model,
-            self.inputs.doses,
-            params=self.inputs.params,
+            self.problem.model,
+            self.problem.doses,
+            params=self.problem.params,
             outputs=outputs,
             level=level,
         )
 
 
+def problem_dose_exposures(result: SimulationResult, problem: Problem) -> pd.DataFrame:
+    """Return :func:`dose_exposures` for every patient of ``problem``, under its own doses.
+
+    ``result`` is ``problem`` simulated with every dose day among its output times.
+    Rows come by patient (in problem order), then dose.
+    """
+    parts = []
+    for rows in problem.schedule_groups().values():
+        part = replace(
+            result,
+            states=result.states[:, rows],
+            outputs={k: v[rows] for k, v in result.outputs.items()},
+            status=result.status[rows],
+            patient_ids=result.patient_ids[rows],
+        )
+        table = dose_exposures(part, problem.events.doses_for(rows))
+        parts.append(table.assign(_row=np.repeat(rows, len(table) // max(len(rows), 1))))
+    frame = pd.concat(parts, ignore_index=True) if parts else _empty()
+    if "_row" in frame:
+        frame = frame.sort_values(["_row", "dose_index"], kind="stable").drop(columns="_row")
+    return frame.reset_index(drop=True)
+
+
 def simulate_course(
-    scenario: Scenario,
+    problem: Problem | Scenario,
+    solver: Solver | None = None,
     *,
-    model: Model | None = None,
-    n_patients: int | None = None,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Course:
-    """Simulate ``scenario`` at its output times and dose days.
+    """Simulate ``problem`` at its output times and every dose day.
 
-    Parameters are those of :func:`mscsim.engine.simulate_scenario`.
+    Parameters
+    ----------
+    problem : Problem or Scenario
+        A scenario stands for the problem of its patient
+        (:func:`~mscsim.problem.problem_from_scenario`).
+    solver : Solver, optional
+        Default :class:`~mscsim.engine.FastSolver`.
+    progress : callable, optional
+        As in :func:`mscsim.problem.solve`.
 
     Examples
     --------
     One intravenous infusion: most cells sit in the lung within the first hour,
     between daily outputs.
 
+    >>> from mscsim.problem import problem_from_scenario
     >>> from mscsim.spec import Scenario
     >>> s = Scenario.model_validate({
     ...     "patient": {"weight_kg": 70},
@@ -234,37 +264,25 @@ def simulate_course(
     ...     "dose": [{"route": "intravenous", "cells": 1e8, "infusion_hours": 1}],
     ...     "simulation": {"horizon_days": 28},
     ... })
-    >>> course = simulate_course(s)
+    >>> course = simulate_course(problem_from_scenario(s))
     >>> lung = course.extrema(["cells_lung"]).iloc[0]
     >>> bool(lung["peak_day"] < 0.1), bool(lung["peak"] > course.result.output("cells_lung").max())
     (True, True)
     """
-    inputs = prepare_scenario(
-        scenario,
-        model=model,
-        allow_beyond_evidence=allow_beyond_evidence,
-        allow_failed_lot=allow_failed_lot,
-    )
-    result = simulate(
-        inputs.model,
-        inputs.doses,
-        times_day=_with_dose_times(inputs.times_day, inputs.doses),
-        params=inputs.params,
-        n_patients=n_patients or scenario.simulation.n_patients,
-        engine=engine,
-        progress=progress,
-    )
-    return Course(inputs, result)
+    problem = as_problem(problem)
+    times = with_dose_times(problem.times_day, problem.events.time_day)
+    result = solve(problem.with_times(times), solver, progress=progress)
+    return Course(problem, result)
 
 
-def _with_dose_times(times_day: np.ndarray, doses: Sequence[ResolvedDose]) -> np.ndarray:
+def with_dose_times(times_day: np.ndarray, dose_days: ArrayLike) -> np.ndarray:
     """Add each dose time to the output times, unless an output already falls on it.
 
     A dose within the engine's event tolerance of an output time is at that time
     (its output is the value just after the dose), so it adds no time of its own.
     """
     times = np.asarray(times_day, dtype=float)
-    starts = np.array([d.time_day for d in doses], dtype=float)
+    starts = np.unique(np.asarray(dose_days, dtype=float))
     if starts.size:
         nearest = np.min(np.abs(starts[:, None] - times[None, :]), axis=1)
         times = np.union1d(times, starts[nearest > TIME_TOL_DAY])

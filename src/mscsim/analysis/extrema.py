@@ -30,11 +30,12 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from mscsim.engine.events import TIME_TOL_DAY, ResolvedDose
-from mscsim.engine.integrate import EngineName, simulate
+from mscsim.engine.integrate import simulate
 from mscsim.engine.result import SimulationResult
+from mscsim.engine.solvers import EngineName
 from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter
-from mscsim.models.base import Array, Model, Params, n_param_rows, nonnegative_mask
+from mscsim.models.base import Array, Model, Params, full_rhs, n_param_rows, nonnegative_mask
 from mscsim.spec.route import Route
 
 __all__ = ["EXTREMA_COLUMNS", "XTOL_DAY", "course_extrema", "dense_times"]
@@ -123,23 +124,30 @@ class _Resumed:
         self.parameters: tuple[Parameter, ...] = model.parameters
         self.output_names: tuple[str, ...] = model.output_names
 
-    def __getattr__(self, name: str) -> object:
-        # The optional members of the model contract (switches, activity, ...).
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._model, name)
+        self.remainder_reads: tuple[str, ...] = model.remainder_reads
+        self.remainder_writes: tuple[str, ...] = model.remainder_writes
+        self.linear_below_switches: bool = model.linear_below_switches
 
     def initial_state(self, params: Params) -> Array:
         return self._y0
 
-    def rhs(self, t_day: float, y: Array, params: Params) -> Array:
-        return self._model.rhs(t_day, y, params)
+    def prepare(self, params: Params) -> Params:
+        return self._model.prepare(params)
 
-    def linear_part(self, params: Params) -> Array:
-        return self._model.linear_part(params)
+    def linear_system(self, params: Params) -> tuple[Array, Array]:
+        return self._model.linear_system(params)
+
+    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+        return self._model.remainder(t_day, y, params)
 
     def is_linear(self, params: Params) -> bool:
         return self._model.is_linear(params)
+
+    def switches(self, y: Array, params: Params) -> Array:
+        return self._model.switches(y, params)
+
+    def activity(self, y: Array, params: Params) -> Array:
+        return self._model.activity(y, params)
 
     def dose_split(self, route: Route, params: Params) -> Array:
         return self._model.dose_split(route, params)
@@ -157,6 +165,7 @@ class _Patient:
     doses: tuple[ResolvedDose, ...]
     engine: EngineName
     splits: dict[Route, Array]
+    rhs: Callable[[float, Array], Array]
 
     @classmethod
     def of(
@@ -178,7 +187,7 @@ class _Patient:
             for d in doses
         )
         splits = {d.route: model.dose_split(d.route, own)[:, 0] for d in mine}
-        return cls(model, own, mine, engine, splits)
+        return cls(model, own, mine, engine, splits, full_rhs(model, own))
 
     def event_times(self) -> Array:
         """Return the dose starts and infusion ends."""
@@ -212,7 +221,7 @@ class _Patient:
 
     def flow(self, t: float, y: Array, *, before: bool = False) -> Array:
         """Return dy/dt at ``t`` with the infusion input (just before ``t`` if ``before``)."""
-        out = self.model.rhs(t, y[:, None], self.params)[:, 0]
+        out = self.rhs(t, y[:, None])[:, 0]
         for d in self.doses:
             stop = d.time_day + d.duration_day
             if d.duration_day <= 0:

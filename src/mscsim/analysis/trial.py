@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
-from mscsim.engine.integrate import EngineName
+from mscsim.engine.solvers import FastSolver, Solver
 from mscsim.errors import SpecError
-from mscsim.models.disease import disease_from_spec
-from mscsim.models.therapy import TherapyModel
-from mscsim.population.run import DEFAULT_CHUNK_SIZE, simulate_population
+from mscsim.models.base import Model
+from mscsim.population.run import simulate_population
 from mscsim.population.sample import deviates
+from mscsim.problem.build import default_model
+from mscsim.problem.executors import Executor
 from mscsim.spec.population import PopulationSpec
 from mscsim.spec.scenario import Scenario
 from mscsim.spec.trial import Arm, TrialSpec
@@ -38,6 +40,7 @@ from mscsim.spec.trial import Arm, TrialSpec
 __all__ = [
     "MAX_TRIAL_BYTES",
     "TrialResult",
+    "TrialSummary",
     "analyse_replicate",
     "check_trial_size",
     "power_curve",
@@ -46,6 +49,69 @@ __all__ = [
 
 MAX_TRIAL_BYTES = 4 * 2**30
 """Largest in-memory size of a trial's patients (4 GiB); larger trials are refused."""
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """The figures of a simulated trial (what ``summary.json`` holds, same keys).
+
+    Attributes
+    ----------
+    power : float
+        Share of replicates that reject at ``alpha``.
+    effect_estimate, ci_low, ci_high : float
+        Mean over replicates of the estimate (treated - control) and its CI.
+    true_effect : float
+        Mean of each patient's endpoint against its own untreated course, treated
+        arm minus control arm.
+    replicates : int
+    n_per_arm : dict of str to int
+    treated, control : str
+        Arm names.
+    alpha : float
+    analysis : str
+        ``"ancova"`` or ``"welch"``.
+    endpoint : str
+        The endpoint in words.
+    seed : int
+    dropout : float
+    safety_per_replicate : dict
+        Per arm: ``infusions``, ``fevers``, ``serious_events`` per replicate.
+    n_treated_for_80_percent_power : float or None
+        A t-test calculation from the simulated effect and SD.
+    """
+
+    power: float
+    effect_estimate: float
+    ci_low: float
+    ci_high: float
+    true_effect: float
+    replicates: int
+    n_per_arm: dict[str, int]
+    treated: str
+    control: str
+    alpha: float
+    analysis: str
+    endpoint: str
+    seed: int
+    dropout: float
+    safety_per_replicate: dict[str, dict[str, float]]
+    n_treated_for_80_percent_power: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the figures as a dict (the keys of ``summary.json``)."""
+        return asdict(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per figure (``name``, ``value``), safety counts flattened."""
+        rows = [(k, v) for k, v in self.to_dict().items() if not isinstance(v, dict)]
+        rows += [(f"n_per_arm.{k}", v) for k, v in self.n_per_arm.items()]
+        rows += [
+            (f"safety_per_replicate.{arm}.{k}", v)
+            for arm, counts in self.safety_per_replicate.items()
+            for k, v in counts.items()
+        ]
+        return pd.DataFrame(rows, columns=["name", "value"])
 
 
 @dataclass(frozen=True)
@@ -61,16 +127,16 @@ class TrialResult:
     replicates : DataFrame
         One row per replicate: ``replicate, estimate, ci_low, ci_high, p_value,
         rejected, n_treated, n_control``.
-    summary : dict
-        ``power``, ``effect_estimate``, ``ci_low``, ``ci_high``, ``true_effect``,
-        ``replicates``, ``n_per_arm``, ``alpha``, ``analysis``, ``endpoint``,
-        safety counts per arm and ``n_treated_for_80_percent_power`` (a t-test
-        calculation from the simulated effect and SD).
+    summary : TrialSummary
     """
 
     patients: pd.DataFrame
     replicates: pd.DataFrame
-    summary: dict[str, object]
+    summary: TrialSummary
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the replicates table (:attr:`replicates`)."""
+        return self.replicates
 
 
 def check_trial_size(
@@ -105,11 +171,11 @@ def check_trial_size(
         )
 
 
-def _check_endpoint(spec: TrialSpec) -> None:
+def _check_endpoint(spec: TrialSpec, model: Model | None) -> None:
     """Refuse an endpoint output that an arm's model does not have, before any work."""
     output = spec.endpoint.output
     for i, arm in enumerate(spec.arm):
-        names = TherapyModel(disease_from_spec(arm.scenario.disease)).output_names
+        names = (model or default_model(arm.scenario)).output_names
         if output not in names:
             raise SpecError(
                 f"endpoint.output = {output!r}: not an output of arm[{i}]'s model; "
@@ -143,6 +209,16 @@ def _arm_scenario(
     return scenario.model_copy(update=update), infusions
 
 
+@dataclass(frozen=True)
+class _Run:
+    """How a trial's patients are simulated: model, solver, executor and progress."""
+
+    model: Model | None
+    solver: Solver
+    executor: Executor | None
+    progress: Callable[[int, int], None] | None
+
+
 def _visits(spec: TrialSpec) -> NDArray[np.float64]:
     days = {0.0, float(spec.endpoint.day), *spec.trial.visit_days}
     return np.array(sorted(days))
@@ -155,10 +231,7 @@ def _true_courses(
     visits: NDArray[np.float64],
     *,
     untreated: bool = False,
-    engine: EngineName,
-    dask: str | None,
-    chunk_size: int,
-    progress: Callable[[int, int], None] | None,
+    run: _Run,
 ) -> tuple[NDArray[np.float64], int]:
     """Return the arm's true endpoint output at the visits, ``(n_patients, n_visits)``."""
     arm = spec.arm[index]
@@ -170,12 +243,11 @@ def _true_courses(
         chunk.result.output(spec.endpoint.output)
         for chunk in simulate_population(
             scenario,
-            chunk_size=chunk_size,
-            engine=engine,
-            dask=dask,
+            model=run.model,
+            solver=run.solver,
+            executor=run.executor,
             times_day=times,
-            max_step_day=spec.trial.max_step_day,
-            progress=progress,
+            progress=run.progress,
         )
     ]
     return np.concatenate(true)[:, np.searchsorted(times, visits)], infusions
@@ -186,11 +258,7 @@ def _simulate_arm(
     index: int,
     replicates: int,
     n: int,
-    *,
-    engine: EngineName,
-    dask: str | None,
-    chunk_size: int,
-    progress: Callable[[int, int], None] | None,
+    run: _Run,
 ) -> pd.DataFrame:
     arm = spec.arm[index]
     seed = spec.trial.seed
@@ -203,10 +271,7 @@ def _simulate_arm(
             replicates * n,
             visits,
             untreated=untreated,
-            engine=engine,
-            dask=dask,
-            chunk_size=chunk_size,
-            progress=progress,
+            run=run,
         )
 
     values, infusions = courses(untreated=False)
@@ -293,14 +358,27 @@ def run_trial(
     replicates: int | None = None,
     seed: int | None = None,
     n_per_arm: int | None = None,
-    engine: EngineName = "fast",
-    dask: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    model: Model | None = None,
+    solver: Solver | None = None,
+    executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> TrialResult:
     """Simulate ``spec``'s trial ``replicates`` times and analyse every replicate.
 
-    ``replicates``, ``seed`` and ``n_per_arm`` (every arm's size) override the file.
+    Parameters
+    ----------
+    spec : TrialSpec
+    replicates, seed, n_per_arm : int, optional
+        Override the file (``n_per_arm``: every arm's size).
+    model : Model, optional
+        Any model with the endpoint output (default: each arm scenario's
+        :class:`~mscsim.models.TherapyModel`).
+    solver : Solver, optional
+        Default :class:`~mscsim.engine.FastSolver` with ``trial.max_step_day``.
+    executor : Executor, optional
+        Where the arms' population chunks run (default in process).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk.
     """
     settings = spec.trial.model_copy(
         update={k: v for k, v in (("replicates", replicates), ("seed", seed)) if v is not None}
@@ -311,22 +389,12 @@ def run_trial(
         arms = tuple(a.model_copy(update={"n": n_per_arm}) for a in spec.arm)
         spec = spec.model_copy(update={"arm": arms})
     spec = spec.model_copy(update={"trial": settings})
-    _check_endpoint(spec)
+    _check_endpoint(spec, model)
     check_trial_size(spec)
     r = settings.replicates
-    frames = [
-        _simulate_arm(
-            spec,
-            i,
-            r,
-            arm.n,
-            engine=engine,
-            dask=dask,
-            chunk_size=chunk_size,
-            progress=progress,
-        )
-        for i, arm in enumerate(spec.arm)
-    ]
+    solver = FastSolver(max_step_day=settings.max_step_day) if solver is None else solver
+    run = _Run(model, solver, executor, progress)
+    frames = [_simulate_arm(spec, i, r, arm.n, run) for i, arm in enumerate(spec.arm)]
     patients = pd.concat(frames, ignore_index=True)
     treated, control = spec.treated.name, spec.control.name
     kept = patients[~patients["dropped"]]
@@ -357,28 +425,29 @@ def run_trial(
     # Each patient's effect against its own untreated course: no between-patient noise.
     own_effect = patients["endpoint_true"] - patients["endpoint_untreated"]
     by_arm = own_effect.groupby(patients["arm"]).mean()
-    safety = (patients.groupby("arm")[["infusions", "fevers", "serious_events"]].sum() / r).to_dict(
-        orient="index"
-    )
-    n80 = _n_for_power(kept, treated, control, float(by_arm[treated] - by_arm[control]), spec)
-    summary: dict[str, object] = {
-        "power": float(table["rejected"].mean()),
-        "effect_estimate": float(table["estimate"].mean()),
-        "ci_low": float(table["ci_low"].mean()),
-        "ci_high": float(table["ci_high"].mean()),
-        "true_effect": float(by_arm[treated] - by_arm[control]),
-        "replicates": r,
-        "n_per_arm": {a.name: a.n for a in spec.arm},
-        "treated": treated,
-        "control": control,
-        "alpha": settings.alpha,
-        "analysis": settings.analysis,
-        "endpoint": f"change in {spec.endpoint.output} from day 0 to day {spec.endpoint.day:g}",
-        "seed": settings.seed,
-        "dropout": settings.dropout,
-        "safety_per_replicate": safety,
-        "n_treated_for_80_percent_power": n80,
+    counts = patients.groupby("arm")[["infusions", "fevers", "serious_events"]].sum() / r
+    safety = {
+        str(arm): {str(k): float(v) for k, v in row.items()} for arm, row in counts.iterrows()
     }
+    n80 = _n_for_power(kept, treated, control, float(by_arm[treated] - by_arm[control]), spec)
+    summary = TrialSummary(
+        power=float(table["rejected"].mean()),
+        effect_estimate=float(table["estimate"].mean()),
+        ci_low=float(table["ci_low"].mean()),
+        ci_high=float(table["ci_high"].mean()),
+        true_effect=float(by_arm[treated] - by_arm[control]),
+        replicates=r,
+        n_per_arm={a.name: a.n for a in spec.arm},
+        treated=treated,
+        control=control,
+        alpha=settings.alpha,
+        analysis=settings.analysis,
+        endpoint=f"change in {spec.endpoint.output} from day 0 to day {spec.endpoint.day:g}",
+        seed=settings.seed,
+        dropout=settings.dropout,
+        safety_per_replicate=safety,
+        n_treated_for_80_percent_power=n80,
+    )
     return TrialResult(patients, table, summary)
 
 
@@ -409,11 +478,14 @@ def power_curve(
     *,
     replicates: int | None = None,
     seed: int | None = None,
-    engine: EngineName = "fast",
-    dask: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    model: Model | None = None,
+    solver: Solver | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
-    """Return power (with its binomial standard error) against the size of every arm."""
+    """Return power (with its binomial standard error) against the size of every arm.
+
+    ``model``, ``solver`` and ``executor`` are as in :func:`run_trial`.
+    """
     check_trial_size(spec, replicates=replicates, n_per_arm=max(n_per_arm, default=2))
     rows = []
     for n in n_per_arm:
@@ -422,18 +494,18 @@ def power_curve(
             replicates=replicates,
             seed=seed,
             n_per_arm=int(n),
-            engine=engine,
-            dask=dask,
-            chunk_size=chunk_size,
+            model=model,
+            solver=solver,
+            executor=executor,
         )
-        power = float(result.summary["power"])  # type: ignore[arg-type]
-        reps = int(result.summary["replicates"])  # type: ignore[call-overload]
+        power = result.summary.power
+        reps = result.summary.replicates
         rows.append(
             {
                 "n_per_arm": int(n),
                 "power": power,
                 "power_se": math.sqrt(power * (1 - power) / reps),
-                "effect_estimate": result.summary["effect_estimate"],
+                "effect_estimate": result.summary.effect_estimate,
             }
         )
     return pd.DataFrame(rows)

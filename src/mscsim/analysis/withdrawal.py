@@ -20,7 +20,7 @@ reference drug their numbers (:func:`withdrawal_analysis`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,13 +30,16 @@ import pandas as pd
 from mscsim.analysis.batch import DEFAULT_RESOLUTION_DAY, analysis_times, run_dose_sets
 from mscsim.analysis.metrics import first_time_at_or_below
 from mscsim.engine.events import ResolvedDose
-from mscsim.engine.integrate import EngineName
-from mscsim.engine.scenario import prepare_scenario, warn_population_unused
+from mscsim.engine.solvers import Solver
 from mscsim.errors import SpecError
 from mscsim.evidence.library import ParameterLibrary
 from mscsim.models.base import Array, Model
 from mscsim.models.disease import Outcome
 from mscsim.models.reference_drug import ReferenceDrug
+from mscsim.problem.build import problem_from_scenario, warn_population_unused
+from mscsim.problem.events import DoseEvents
+from mscsim.problem.policy import EvidencePolicy
+from mscsim.problem.problem import Problem
 from mscsim.spec.route import Route
 from mscsim.spec.scenario import Scenario
 
@@ -103,6 +106,10 @@ class Withdrawal:
     tolerance_index: float
     courses: pd.DataFrame = field(repr=False)
 
+    def to_frame(self) -> pd.DataFrame:
+        """Return the courses (:attr:`courses`)."""
+        return self.courses
+
     def to_dict(self) -> dict[str, Any]:
         """Return the figures (not the courses) as a JSON-ready dict."""
         out = asdict(self)
@@ -137,21 +144,20 @@ def _interval_auc(times: Array, values: Array, start: float, end: float) -> floa
 
 
 def withdrawal_analysis(
-    model: Model,
-    params: dict[str, Array],
-    doses: Sequence[ResolvedDose],
+    problem: Problem,
     *,
     stop_day: float | None = None,
     horizon_day: float,
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
-    engine: EngineName = "fast",
+    solver: Solver | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Withdrawal:
-    """Stop ``doses`` at ``stop_day`` and compare with never treating and continuing.
+    """Stop the problem's doses at ``stop_day`` and compare with never treating and continuing.
 
     Continued treatment repeats the last dose at the last interval between doses
-    until ``horizon_day``. ``model`` needs an ``outcome`` attribute and an
-    ``effect`` output.
+    until ``horizon_day``. The problem's patient (one, with one schedule) is
+    simulated three times; its model needs an ``outcome`` attribute and an
+    ``effect`` output, so any such model works, built in or not.
 
     Raises
     ------
@@ -159,6 +165,7 @@ def withdrawal_analysis(
         Without an outcome, with fewer than two administration days, or with a stop
         day before the first dose, after the last one or after the horizon.
     """
+    model, params, doses = problem.model, problem.params, problem.doses
     outcome: Outcome | None = getattr(model, "outcome", None)
     if outcome is None:
         raise SpecError(
@@ -188,7 +195,7 @@ def withdrawal_analysis(
         t += interval
     times = analysis_times(horizon_day, resolution_day)
     result = run_dose_sets(
-        model, params, [given, (), continued], times, engine=engine, progress=progress
+        model, params, [given, (), continued], times, solver=solver, progress=progress
     )
     course = result.output(outcome.name)
     effect = result.output("effect")
@@ -247,25 +254,25 @@ def msc_withdrawal(
     stop_day: float | None = None,
     follow_up_days: float = DEFAULT_FOLLOW_UP_DAYS,
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
+    model: Model | None = None,
+    solver: Solver | None = None,
+    policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
     progress: Callable[[int, int], None] | None = None,
 ) -> Withdrawal:
-    """Run :func:`withdrawal_analysis` on a scenario's MSC regimen and disease."""
+    """Run :func:`withdrawal_analysis` on a scenario's MSC regimen and disease.
+
+    ``model`` replaces the scenario's :class:`~mscsim.models.TherapyModel`;
+    ``policy`` is checked when the scenario's problem is built.
+    """
     horizon = _horizon(scenario, stop_day, follow_up_days)
-    inputs = prepare_scenario(
-        scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
-    )
+    problem = problem_from_scenario(scenario, model=model, policy=policy, n_patients=1)
     warn_population_unused("withdrawal", {"the scenario": scenario})
     return withdrawal_analysis(
-        inputs.model,
-        inputs.params,
-        inputs.doses,
+        problem,
         stop_day=stop_day,
         horizon_day=horizon,
         resolution_day=resolution_day,
-        engine=engine,
+        solver=solver,
         progress=progress,
     )
 
@@ -277,7 +284,7 @@ def reference_drug_withdrawal(
     *,
     parameters: dict[str, float] | None = None,
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
-    engine: EngineName = "fast",
+    solver: Solver | None = None,
 ) -> Withdrawal:
     """Run :func:`withdrawal_analysis` on the reference drug taken daily from ``first_day``.
 
@@ -293,14 +300,14 @@ def reference_drug_withdrawal(
         for i in range(max(n, 2))
     ]
     last = doses[-1].time_day
+    horizon = max(horizon_day, last + 2 * REFERENCE_DRUG_INTERVAL_DAYS)
+    problem = Problem(model, params, DoseEvents.shared(doses, 1), np.array([0.0, horizon]))
     return withdrawal_analysis(
-        model,
-        params,
-        doses,
+        problem,
         stop_day=max(last, stop_day),
-        horizon_day=max(horizon_day, last + 2 * REFERENCE_DRUG_INTERVAL_DAYS),
+        horizon_day=horizon,
         resolution_day=resolution_day,
-        engine=engine,
+        solver=solver,
     )
 
 
@@ -310,9 +317,9 @@ def withdrawal(
     stop_day: float | None = None,
     follow_up_days: float = DEFAULT_FOLLOW_UP_DAYS,
     resolution_day: float = DEFAULT_RESOLUTION_DAY,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
+    model: Model | None = None,
+    solver: Solver | None = None,
+    policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
     progress: Callable[[int, int], None] | None = None,
 ) -> WithdrawalComparison:
     """Withdrawal of the scenario's MSCs beside the reference drug over the same period.
@@ -325,14 +332,14 @@ def withdrawal(
         stop_day=stop_day,
         follow_up_days=follow_up_days,
         resolution_day=resolution_day,
-        engine=engine,
-        allow_beyond_evidence=allow_beyond_evidence,
-        allow_failed_lot=allow_failed_lot,
+        model=model,
+        solver=solver,
+        policy=policy,
         progress=progress,
     )
     first = min(e.time_day for e in scenario.regimen.expand())
     horizon = float(msc.courses["day"].max())
     drug = reference_drug_withdrawal(
-        first, msc.stop_day, horizon, resolution_day=resolution_day, engine=engine
+        first, msc.stop_day, horizon, resolution_day=resolution_day, solver=solver
     )
     return WithdrawalComparison(msc=msc, reference_drug=drug)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from mscsim.cli.common import out_console, parse_whole_numbers, progress_callback, user_errors
+from mscsim.cli.common import (
+    out_console,
+    parse_whole_numbers,
+    progress_callback,
+    run_options,
+    user_errors,
+)
 from mscsim.cli.display import print_json, print_table
 from mscsim.cli.simulate import (
     BeyondEvidenceOption,
@@ -27,7 +33,6 @@ if TYPE_CHECKING:
 
     from mscsim.io.outputs import Output
 
-    Pair = tuple[pd.DataFrame, pd.DataFrame]
 
 __all__ = ["compare", "models", "withdrawal"]
 
@@ -177,6 +182,7 @@ def _compare(
     from mscsim.io.scenario import load_scenario
     from mscsim.io.tables import write_output_table
 
+    solver, policy = run_options(engine.value, allow_beyond_evidence, allow_failed_lot)
     if not 0 < effect_threshold < 1:
         raise SpecError(f"--effect-threshold = {effect_threshold}: must be between 0 and 1")
     if window_days is not None and not 0 < window_days < math.inf:
@@ -187,36 +193,27 @@ def _compare(
         splits = parse_whole_numbers(split, "--split", 1, 365, "1,2,4,8")
         spec = load_scenario(scenarios[0])
         with progress_callback("comparing") as progress:
-            frame, courses = cast(
-                "Pair",
-                compare_splits(
-                    spec,
-                    splits,
-                    window_days=window_days,
-                    effect_threshold=effect_threshold,
-                    engine=engine.value,
-                    allow_beyond_evidence=allow_beyond_evidence,
-                    allow_failed_lot=allow_failed_lot,
-                    progress=progress,
-                    courses=True,
-                ),
+            comparison = compare_splits(
+                spec,
+                splits,
+                window_days=window_days,
+                effect_threshold=effect_threshold,
+                solver=solver,
+                policy=policy,
+                progress=progress,
             )
     else:
         if window_days is not None:
             raise SpecError("--window-days: only used with --split")
         specs = [load_scenario(p) for p in scenarios]
-        frame, courses = cast(
-            "Pair",
-            compare_scenarios(
-                specs,
-                [p.stem for p in scenarios],
-                effect_threshold=effect_threshold,
-                engine=engine.value,
-                allow_beyond_evidence=allow_beyond_evidence,
-                allow_failed_lot=allow_failed_lot,
-                courses=True,
-            ),
+        comparison = compare_scenarios(
+            specs,
+            [p.stem for p in scenarios],
+            effect_threshold=effect_threshold,
+            solver=solver,
+            policy=policy,
         )
+    frame, courses = comparison.table, comparison.courses
     if table_out is not None:
         write_output_table(outputs, table_out, frame)
     if figure_out is not None:
@@ -287,14 +284,14 @@ def withdrawal(
     with OutputSet() as outputs:
         figure_out = None if plot is None else add_figure(outputs, plot, "--plot")
         spec = load_scenario(scenario)
+        solver, policy = run_options(engine.value, allow_beyond_evidence, allow_failed_lot)
         with progress_callback("stopping") as progress:
             result = run_withdrawal(
                 spec,
                 stop_day=stop_day,
                 follow_up_days=follow_up_days,
-                engine=engine.value,
-                allow_beyond_evidence=allow_beyond_evidence,
-                allow_failed_lot=allow_failed_lot,
+                solver=solver,
+                policy=policy,
                 progress=progress,
             )
         if figure_out is not None:

@@ -7,18 +7,26 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from mscsim.errors import MscsimError, MscsimWarning, SpecError
 
+if TYPE_CHECKING:
+    from mscsim.engine.solvers import Solver
+    from mscsim.problem.executors import Executor
+    from mscsim.problem.policy import EvidencePolicy
+
 __all__ = [
     "err_console",
+    "executor_for",
+    "in_flags",
     "out_console",
     "parse_whole_numbers",
     "progress_callback",
+    "run_options",
     "user_errors",
 ]
 
@@ -43,7 +51,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
                 return func(*args, **kwargs)
             except MscsimError as err:
                 _show_warnings(caught)  # before the error: the refusal is the last line
-                sys.stderr.write(f"error: {err}\n")
+                sys.stderr.write(f"error: {in_flags(str(err))}\n")
                 raise typer.Exit(code=2) from None
             finally:
                 _show_warnings(caught)
@@ -51,11 +59,60 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+_FLAG_WORDING = {
+    "allow it with EvidencePolicy(allow_beyond_evidence=True)": (
+        "pass --allow-beyond-evidence to simulate it anyway"
+    ),
+    "allow it with EvidencePolicy(allow_failed_lot=True)": "pass --allow-failed-lot to simulate it",
+    "the policy allows a failed lot": "because of --allow-failed-lot",
+    "dask address = ": "--dask = ",
+}
+"""How the core's options are spelled on the command line."""
+
+
+def in_flags(message: str) -> str:
+    """Reword a core message for the command line: its options become the flags that set them.
+
+    Examples
+    --------
+    >>> in_flags("dask address = 'x': cannot connect")
+    "--dask = 'x': cannot connect"
+    """
+    for core, flag in _FLAG_WORDING.items():
+        message = message.replace(core, flag)
+    return message
+
+
+def run_options(
+    engine: str,
+    allow_beyond_evidence: bool = False,
+    allow_failed_lot: bool = False,
+    *,
+    max_step_day: float | None = None,
+) -> tuple[Solver, EvidencePolicy]:
+    """Return the solver and evidence policy that ``--engine`` and the ``--allow-*`` flags set."""
+    from mscsim.engine.solvers import solver_named
+    from mscsim.problem.policy import EvidencePolicy
+
+    options = {} if max_step_day is None else {"max_step_day": max_step_day}
+    solver = solver_named(engine, **options)
+    return solver, EvidencePolicy(allow_beyond_evidence, allow_failed_lot)
+
+
+def executor_for(dask: str | None, chunk_size: int) -> Executor:
+    """Return the executor ``--dask`` and ``--chunk-size`` ask for (default: in process)."""
+    from mscsim.problem.executors import DaskExecutor, InProcess
+
+    if dask is None:
+        return InProcess(chunk_size)
+    return DaskExecutor(dask, chunk_size)
+
+
 def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Print and forget the caught warnings: mscsim's as ``warning: ...`` lines."""
     for w in caught:
         if issubclass(w.category, MscsimWarning):
-            sys.stderr.write(f"warning: {w.message}\n")
+            sys.stderr.write(f"warning: {in_flags(str(w.message))}\n")
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     caught.clear()

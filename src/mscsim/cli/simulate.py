@@ -11,18 +11,27 @@ import typer
 from rich import box
 from rich.table import Table
 
-from mscsim.cli.common import out_console, progress_callback, user_errors
+from mscsim.cli.common import (
+    executor_for,
+    out_console,
+    progress_callback,
+    run_options,
+    user_errors,
+)
 from mscsim.cli.display import cell_count, print_json, print_table
 from mscsim.cli.limits import check_count, check_dask, field_bounds
 from mscsim.errors import SpecError
 from mscsim.io.outputs import OutputSet
-from mscsim.population.defaults import DEFAULT_CHUNK_SIZE
+from mscsim.problem.executors import DEFAULT_CHUNK_SIZE
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from mscsim.engine.solvers import Solver
     from mscsim.io.outputs import Output
+    from mscsim.problem.executors import Executor
+    from mscsim.problem.policy import EvidencePolicy
     from mscsim.spec.scenario import Scenario
 
 __all__ = [
@@ -102,6 +111,7 @@ def simulate(
     from mscsim.analysis.doses import simulate_course
     from mscsim.io.scenario import load_scenario
     from mscsim.io.tables import TABLE_FORMATS, write_output_table
+    from mscsim.problem.build import problem_from_scenario
     from mscsim.report.summary import course_cell_summary
     from mscsim.spec.scenario import SimulationSettings
 
@@ -121,9 +131,8 @@ def simulate(
                 covariates_out, flag="--covariates-out", formats=TABLE_FORMATS
             )
         spec = load_scenario(scenario)
+        solver, policy = run_options(engine.value, allow_beyond_evidence, allow_failed_lot)
         if spec.population is not None:
-            if doses_out is not None:
-                raise SpecError("--doses-out: not available with a [population] yet")
             shown, data = _simulate_population(
                 spec,
                 outputs,
@@ -131,11 +140,10 @@ def simulate(
                 n_patients=n_patients or spec.simulation.n_patients,
                 summary=summary,
                 covariates_file=covariates_file,
-                chunk_size=chunk_size,
-                dask=dask,
-                engine=engine,
-                allow_beyond_evidence=allow_beyond_evidence,
-                allow_failed_lot=allow_failed_lot,
+                doses_file=doses_file,
+                executor=executor_for(dask, chunk_size),
+                solver=solver,
+                policy=policy,
             )
         else:
             for flag, given in (
@@ -145,15 +153,9 @@ def simulate(
             ):
                 if given:
                     raise SpecError(f"{flag}: needs a [population] table in the scenario")
+            problem = problem_from_scenario(spec, policy=policy, n_patients=n_patients)
             with progress_callback("simulating") as progress:
-                course = simulate_course(
-                    spec,
-                    n_patients=n_patients,
-                    engine=engine.value,
-                    allow_beyond_evidence=allow_beyond_evidence,
-                    allow_failed_lot=allow_failed_lot,
-                    progress=progress,
-                )
+                course = simulate_course(problem, solver, progress=progress)
             result, doses = course.result, course.dose_exposures()
             frame = result.to_frame()
             write_output_table(outputs, table_out, frame)
@@ -221,44 +223,47 @@ def _simulate_population(
     n_patients: int,
     summary: bool,
     covariates_file: Output | None,
-    chunk_size: int,
-    dask: str | None,
-    engine: EngineChoice,
-    allow_beyond_evidence: bool,
-    allow_failed_lot: bool,
+    doses_file: Output | None,
+    executor: Executor,
+    solver: Solver,
+    policy: EvidencePolicy,
 ) -> tuple[list[str | Table], dict[str, object]]:
     """Stream a population's chunks into the output table (or its percentiles).
+
+    With ``doses_file``, chunks are simulated at the dose days too and the per-dose
+    table (one row per patient and dose) is written from them.
 
     Returns what to print: lines and tables, and the same as data for ``--json``.
     """
     import warnings
 
+    import numpy as np
     import pandas as pd
 
-    from mscsim.engine.scenario import prepare_scenario
+    from mscsim.analysis.doses import problem_dose_exposures, with_dose_times
     from mscsim.errors import MscsimWarning
     from mscsim.io.tables import TableWriter, write_output_table
     from mscsim.population import PercentileSummary, simulate_population
+    from mscsim.problem.build import problem_from_scenario
 
+    with warnings.catch_warnings():  # simulate_population says them once
+        warnings.simplefilter("ignore", MscsimWarning)
+        typical = problem_from_scenario(spec, policy=policy, n_patients=1)
     collector: PercentileSummary | None = None
     if summary:  # the store of every patient's outputs is sized, or refused, before any work
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MscsimWarning)
-            inputs = prepare_scenario(
-                spec,
-                allow_beyond_evidence=allow_beyond_evidence,
-                allow_failed_lot=allow_failed_lot,
-            )
-        collector = PercentileSummary(n_patients, inputs.times_day, inputs.model.output_names)
+        collector = PercentileSummary(n_patients, typical.times_day, typical.model.output_names)
+    times = typical.times_day
+    if doses_file is not None:
+        times = with_dose_times(times, typical.events.time_day)
     chunks = simulate_population(
         spec,
         n_patients=n_patients,
-        chunk_size=chunk_size,
-        engine=engine.value,
-        dask=dask,
-        allow_beyond_evidence=allow_beyond_evidence,
-        allow_failed_lot=allow_failed_lot,
+        solver=solver,
+        executor=executor,
+        policy=policy,
+        times_day=times,
     )
+    dose_tables = []
     covariates = []
     with contextlib.ExitStack() as stack, progress_callback("patients") as progress:
         writer = None
@@ -268,6 +273,9 @@ def _simulate_population(
         done = 0
         for chunk in chunks:
             result = chunk.result
+            if doses_file is not None:
+                dose_tables.append(problem_dose_exposures(result, chunk.problem))
+                result = result.take_times(np.searchsorted(times, typical.times_day))
             if writer is not None:
                 writer.write(result.to_frame())
             elif collector is not None:
@@ -282,6 +290,10 @@ def _simulate_population(
         shown.append(f"wrote {table_out.path}: percentiles 5/50/95 over {n_patients} patients")
     else:
         shown.append(f"wrote {table_out.path}: {n_patients} patients, every one")
+    if doses_file is not None:
+        doses = pd.concat(dose_tables, ignore_index=True)
+        write_output_table(outputs, doses_file, doses)
+        shown.append(f"wrote {doses_file.path}: {len(doses)} row(s), one per patient and dose")
     frame = pd.concat(covariates, ignore_index=True)
     if covariates_file is not None:
         write_output_table(outputs, covariates_file, frame)
@@ -391,13 +403,8 @@ def _plot_figure(
     from mscsim.report.plots import check_cell_table, plot_cells, plot_scenario
 
     if source.suffix.lower() == ".toml":
-        figure = plot_scenario(
-            load_scenario(source),
-            log=log,
-            engine=engine.value,
-            allow_beyond_evidence=allow_beyond_evidence,
-            allow_failed_lot=allow_failed_lot,
-        )
+        solver, policy = run_options(engine.value, allow_beyond_evidence, allow_failed_lot)
+        figure = plot_scenario(load_scenario(source), log=log, solver=solver, policy=policy)
     else:
         for flag, given in (
             ("--allow-beyond-evidence", allow_beyond_evidence),

@@ -11,6 +11,7 @@ from rich import box
 from rich.table import Table
 
 from mscsim.cli.common import (
+    executor_for,
     out_console,
     parse_whole_numbers,
     progress_callback,
@@ -21,6 +22,7 @@ from mscsim.cli.limits import check_count, check_dask, field_bounds
 from mscsim.cli.simulate import DaskOption
 from mscsim.errors import SpecError
 from mscsim.io.outputs import OutputSet
+from mscsim.problem.executors import DEFAULT_CHUNK_SIZE
 
 __all__ = ["TRIAL_FILES", "trial"]
 
@@ -64,6 +66,7 @@ def trial(
     if seed is not None and seed < 0:
         raise SpecError(f"--seed = {seed}: must be >= 0")
     check_dask(dask)
+    executor = executor_for(dask, DEFAULT_CHUNK_SIZE)
     ns = None
     if power_curve is not None:
         ns = sorted(parse_whole_numbers(power_curve, "--power-curve", 2, 100_000, "10,20,40"))
@@ -74,12 +77,16 @@ def trial(
         if ns is not None:
             check_trial_size(spec, replicates=replicates, n_per_arm=ns[-1])
         with progress_callback("patients") as progress:
-            result = run_trial(spec, replicates=replicates, seed=seed, dask=dask, progress=progress)
+            result = run_trial(
+                spec, replicates=replicates, seed=seed, executor=executor, progress=progress
+            )
         curve = None
         if ns is not None:
             with progress_callback("power curve"):
-                curve = run_power_curve(spec, ns, replicates=replicates, seed=seed, dask=dask)
-        summary = dict(result.summary)
+                curve = run_power_curve(
+                    spec, ns, replicates=replicates, seed=seed, executor=executor
+                )
+        summary = result.summary.to_dict()
         with outputs.writing(folder) as tmp:
             write_table(result.patients, tmp / "patients.parquet", atomic=False)
             write_table(result.replicates, tmp / "replicates.parquet", atomic=False)
@@ -98,21 +105,22 @@ def trial(
         return
     written = ", ".join(f for f in TRIAL_FILES if curve is not None or f != "power_curve.csv")
     out_console.print(f"wrote {output}/: {written}")
-    table = Table(title=f"{summary['endpoint']}", box=box.SIMPLE_HEAD, pad_edge=False)
+    typed = result.summary
+    table = Table(title=typed.endpoint, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("")
     table.add_column("value", justify="right")
-    n_text = ", ".join(f"{k} {v}" for k, v in summary["n_per_arm"].items())  # type: ignore[attr-defined]
-    table.add_row("arms (n)", n_text)
-    table.add_row("replicates", str(summary["replicates"]))
-    table.add_row("analysis", f"{summary['analysis']}, alpha {summary['alpha']}")
-    table.add_row("power", f"{summary['power']:.3f}")
-    table.add_row("true effect (treated - control)", f"{summary['true_effect']:+.3f}")
-    table.add_row("mean estimate", f"{summary['effect_estimate']:+.3f}")
-    table.add_row("mean CI", f"{summary['ci_low']:+.3f} to {summary['ci_high']:+.3f}")
-    n80 = summary.get("n_treated_for_80_percent_power")
-    if n80 is not None:
-        table.add_row("treated n for 80% power (t-test)", f"{n80:,.0f}")
-    for arm, counts in summary["safety_per_replicate"].items():  # type: ignore[attr-defined]
+    table.add_row("arms (n)", ", ".join(f"{k} {v}" for k, v in typed.n_per_arm.items()))
+    table.add_row("replicates", str(typed.replicates))
+    table.add_row("analysis", f"{typed.analysis}, alpha {typed.alpha}")
+    table.add_row("power", f"{typed.power:.3f}")
+    table.add_row("true effect (treated - control)", f"{typed.true_effect:+.3f}")
+    table.add_row("mean estimate", f"{typed.effect_estimate:+.3f}")
+    table.add_row("mean CI", f"{typed.ci_low:+.3f} to {typed.ci_high:+.3f}")
+    if typed.n_treated_for_80_percent_power is not None:
+        table.add_row(
+            "treated n for 80% power (t-test)", f"{typed.n_treated_for_80_percent_power:,.0f}"
+        )
+    for arm, counts in typed.safety_per_replicate.items():
         table.add_row(
             f"{arm}: per replicate",
             f"{counts['infusions']:g} infusions, {counts['fevers']:.2f} fevers, "

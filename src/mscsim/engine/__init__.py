@@ -1,4 +1,4 @@
-"""The engine: dose events, batched integration across patients, results."""
+"""The engine: dose events, solvers integrating patients in batches, results."""
 
 from typing import TYPE_CHECKING
 
@@ -6,29 +6,45 @@ from mscsim._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mscsim.engine.events import ResolvedDose, Schedule, build_schedule, output_times
-    from mscsim.engine.integrate import ENGINES, simulate
+    from mscsim.engine.integrate import simulate
     from mscsim.engine.result import SimulationResult
-    from mscsim.engine.scenario import ScenarioInputs, prepare_scenario, simulate_scenario
+    from mscsim.engine.solvers import (
+        ENGINES,
+        FastSolver,
+        Integration,
+        ScipySolver,
+        Solver,
+        solver_named,
+    )
 
 __all__ = [
     "ENGINES",
+    "FastSolver",
+    "Integration",
     "ResolvedDose",
-    "ScenarioInputs",
     "Schedule",
+    "ScipySolver",
     "SimulationResult",
+    "Solver",
     "build_schedule",
     "output_times",
-    "prepare_scenario",
     "simulate",
-    "simulate_scenario",
+    "solver_named",
 ]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "events": ["ResolvedDose", "Schedule", "build_schedule", "output_times"],
-        "integrate": ["ENGINES", "simulate"],
+        "integrate": ["simulate"],
         "result": ["SimulationResult"],
-        "scenario": ["ScenarioInputs", "prepare_scenario", "simulate_scenario"],
+        "solvers": [
+            "ENGINES",
+            "FastSolver",
+            "Integration",
+            "ScipySolver",
+            "Solver",
+            "solver_named",
+        ],
     },
 )

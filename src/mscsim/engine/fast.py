@@ -1,12 +1,13 @@
 r"""The fast backend: all patients at once, exact linear part, exponential RK4 for the rest.
 
-A model's right-hand side is split as ``f(t, y) = A y + N(t, y)``, where ``A`` is
-:meth:`Model.linear_part` and ``N`` is everything else, infusion inputs included
-(constant between breakpoints). Linear flow is taken exactly with matrix
-exponentials (:mod:`mscsim.engine.exact`):
+A model gives its right-hand side as ``f(t, y) = A y + b + R(t, y)``
+(:meth:`Model.linear_system` and :meth:`Model.remainder`); the engine adds the
+infusion inputs ``S u`` (constant between breakpoints) to ``b`` and calls
+``N = b + S u + R`` the part it does not take exactly. Linear flow is taken
+exactly with matrix exponentials (:mod:`mscsim.engine.exact`):
 
-- a linear model (``N`` is only the infusion input) takes one exact step per
-  interval between breakpoints;
+- a linear model (``R == 0``) takes one exact step per interval between
+  breakpoints;
 - otherwise Krogstad's exponential Runge-Kutta method of order 4 integrates
   ``N``. Stiffness in ``A`` (free cells arresting within minutes) never limits the
   step, which only has to resolve ``N``. Where ``N`` feeds a stiff mode (retained
@@ -14,14 +15,14 @@ exponentials (:mod:`mscsim.engine.exact`):
   first order in our tests; this method kept 4th order (observed 4.1, see
   ``tests/engine/test_accuracy.py``).
 
-Optional parts of the model contract make nonlinear models cheap and
+Three members of the model contract make nonlinear models cheap and
 accurate. ``switches(y, params)`` returns functions whose sign change marks a
-kink of ``N`` (retention reaching capacity): a step across a kink is redone with
+kink of ``R`` (retention reaching capacity): a step across a kink is redone with
 :data:`SWITCH_REFINEMENT` substeps, since a 4th-order step across a kink is only
 2nd-order accurate. ``activity(y, params)`` returns functions that are positive
-where a smooth part of ``N`` may be nonzero (immune memory clearing cells); a
+where a smooth part of ``R`` may be nonzero (immune memory clearing cells); a
 step across one is not refined. ``linear_below_switches = True`` declares
-``N == 0`` wherever every switch and activity is negative: an interval between
+``R == 0`` wherever every switch and activity is negative: an interval between
 breakpoints that starts and ends that way is taken in one exact step, and the
 Runge-Kutta stages run only while some patient is above a switch or active. A
 switch that goes positive and back within one interval between breakpoints (at
@@ -31,7 +32,8 @@ can raise the target between doses, and doses are breakpoints).
 Step lengths are shared by all patients and coefficient matrices are cached per
 step length, but every choice between an exact step, a Runge-Kutta step and a
 refined step is made per patient: a patient's result does not depend on which
-other patients share its batch.
+other patients share its batch. Everything that depends only on parameters
+(:meth:`Model.prepare`, ``A``, ``b``, the dose splits) is computed once per run.
 """
 
 from __future__ import annotations
@@ -107,33 +109,45 @@ class _Part:
 
 
 class _Integrator:
-    """Advance ``(n_states, n_patients)`` states between breakpoints."""
+    """Advance ``(n_states, n_patients)`` states between breakpoints.
+
+    The constant input ``b`` is one more column of the input matrix ``S``, with
+    input 1, after one column per infusion route.
+    """
 
     def __init__(
         self, model: Model, params: Params, schedule: Schedule, max_step_day: float
     ) -> None:
         self.model = model
-        self.params = params
-        self.linear = model.is_linear(params)
-        a = model.linear_part(params)
-        self.a_raw = a
-        self.a = MatrixBatch.of(a)
+        self.params = model.prepare(params)
+        self.linear = model.is_linear(self.params)
+        a, b = model.linear_system(self.params)
+        size = max(a.shape[0], b.shape[0])
+        n_states = a.shape[1]
+        self.a_raw = np.broadcast_to(a, (size, n_states, n_states))
+        self.a = MatrixBatch.of(self.a_raw)
         self.routes = schedule.infusion_routes
-        size, n_states, _ = a.shape
-        s = np.zeros((size, n_states, len(self.routes)))
+        self.has_b = bool(np.any(b))
+        s = np.zeros((size, n_states, len(self.routes) + self.has_b))
         for j, route in enumerate(self.routes):
             s[:, :, j] = np.broadcast_to(model.dose_split(route, params).T, (size, n_states))
+        if self.has_b:
+            s[:, :, -1] = np.broadcast_to(b, (size, n_states))
         self.s_raw = s
         self.s = MatrixBatch.of(s)
         self.max_step = max_step_day
-        self.switches: Callable[[Array, Params], Array] | None = getattr(model, "switches", None)
-        self.activity: Callable[[Array, Params], Array] | None = getattr(model, "activity", None)
-        has_signs = self.switches is not None or self.activity is not None
-        self.linear_below = has_signs and bool(getattr(model, "linear_below_switches", False))
+        self.linear_below = bool(model.linear_below_switches)
         self._linear_cache: dict[float, LinearStep] = {}
         self._etd_cache: dict[float, EtdStep] = {}
         self.n_steps = 0
         self.n_rhs = 0
+
+    def inputs(self, rates: Array | None, n: int) -> Array | None:
+        """Return the input vector ``u`` of ``S``: infusion rates ``(m, n)``, then 1 for ``b``."""
+        if not self.has_b:
+            return rates
+        infused = np.zeros((len(self.routes), n)) if rates is None else rates
+        return np.concatenate([infused, np.ones((1, n))])
 
     def _linear(self, part: _Part, h: float) -> LinearStep:
         full = _memo(self._linear_cache, h, lambda: linear_step(self.a_raw, self.s_raw, h))
@@ -157,17 +171,14 @@ class _Integrator:
 
     def _below(self, part: _Part, y: Array) -> NDArray[np.bool_]:
         """Return, per patient, whether every switch and every activity is negative."""
-        below: NDArray[np.bool_] = np.ones(y.shape[1], dtype=bool)
-        for signs in (self.switches, self.activity):
-            if signs is not None:
-                below &= np.all(signs(y, part.params) < 0, axis=0)
+        below: NDArray[np.bool_] = np.all(self.model.switches(y, part.params) < 0, axis=0)
+        below &= np.all(self.model.activity(y, part.params) < 0, axis=0)
         return below
 
     def _crossed(self, part: _Part, y0: Array, y1: Array) -> NDArray[np.bool_]:
         """Return, per patient, whether any switch changed sign."""
-        assert self.switches is not None  # noqa: S101 - only called when switches exist
-        g0 = self.switches(y0, part.params)
-        g1 = self.switches(y1, part.params)
+        g0 = self.model.switches(y0, part.params)
+        g1 = self.model.switches(y1, part.params)
         crossed: NDArray[np.bool_] = np.any(np.signbit(g0) != np.signbit(g1), axis=0)
         return crossed
 
@@ -224,15 +235,14 @@ class _Integrator:
                 return y_lin
             rk, y, out = part.take(active, y.shape[1]), y[:, active], y_lin
         y_rk = self._etd_step(rk, t, h, y)
-        if self.switches is not None:
-            crossed = np.flatnonzero(self._crossed(rk, y, y_rk))
-            if crossed.size:
-                fine_part = rk.take(crossed, y.shape[1])
-                fine = h / SWITCH_REFINEMENT
-                y_fine = y[:, crossed]
-                for j in range(SWITCH_REFINEMENT):
-                    y_fine = self._etd_step(fine_part, t + j * fine, fine, y_fine)
-                y_rk[:, crossed] = y_fine
+        crossed = np.flatnonzero(self._crossed(rk, y, y_rk))
+        if crossed.size:
+            fine_part = rk.take(crossed, y.shape[1])
+            fine = h / SWITCH_REFINEMENT
+            y_fine = y[:, crossed]
+            for j in range(SWITCH_REFINEMENT):
+                y_fine = self._etd_step(fine_part, t + j * fine, fine, y_fine)
+            y_rk[:, crossed] = y_fine
         if out is None:
             return y_rk
         out[:, active] = y_rk
@@ -254,7 +264,7 @@ class _Integrator:
 
     def _nonlinear(self, part: _Part, t: float, y: Array) -> Array:
         self.n_rhs += 1
-        n = self.model.rhs(t, y, part.params) - part.a.apply(y)
+        n = self.model.remainder(t, y, part.params)
         return n if part.su is None else n + part.su
 
 
@@ -311,11 +321,12 @@ def integrate_fast(
             progress(k + 1, bp.size)
         if k + 1 == bp.size:
             break
-        u = None
+        rates = None
         if schedule.infusions[k]:
-            u = np.zeros((len(it.routes), n))
+            rates = np.zeros((len(it.routes), n))
             for route, rate in schedule.infusions[k]:
-                u[it.routes.index(route)] += rate
+                rates[it.routes.index(route)] += rate
+        u = it.inputs(rates, n)
         # A bolus, or an infusion starting or stopping, starts fast transients.
         changed = bool(schedule.boluses[k]) or not _same_inputs(
             schedule.infusions[k], schedule.infusions[k - 1] if k else ()

@@ -9,23 +9,25 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from mscsim.engine.events import ResolvedDose, build_schedule
-from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY, integrate_fast
-from mscsim.engine.reference_solver import DEFAULT_ATOL, DEFAULT_RTOL, integrate_scipy
 from mscsim.engine.result import SimulationResult
+from mscsim.engine.solvers import EngineName, FastSolver, Solver, solver_named
 from mscsim.errors import IntegrationError, SpecError
 from mscsim.models.base import Array, Model, Params, n_param_rows
 
-__all__ = ["ENGINES", "simulate"]
-
-ENGINES: tuple[str, ...] = ("fast", "scipy")
+__all__ = ["param_table", "simulate"]
 
 MAX_STATE_BYTES = 4 * 2**30
 """Largest state array one in-memory run may hold (4 GiB); larger runs are refused."""
 
-EngineName = Literal["fast", "scipy"]
 
+def param_table(params: Mapping[str, ArrayLike], n_patients: int) -> dict[str, Array]:
+    """Return ``params`` as float arrays of shape (1,) (shared) or (n_patients,).
 
-def _as_params(params: Mapping[str, ArrayLike], n_patients: int) -> dict[str, Array]:
+    Raises
+    ------
+    SpecError
+        Naming the parameter whose shape is neither.
+    """
     out = {}
     for name, value in params.items():
         arr = np.atleast_1d(np.asarray(value, dtype=float))
@@ -58,14 +60,15 @@ def simulate(
     times_day: ArrayLike,
     params: Mapping[str, ArrayLike],
     n_patients: int = 1,
-    engine: EngineName = "fast",
-    max_step_day: float = DEFAULT_MAX_STEP_DAY,
-    rtol: float = DEFAULT_RTOL,
-    atol: float = DEFAULT_ATOL,
+    solver: Solver | None = None,
+    engine: EngineName | None = None,
     on_failure: Literal["raise", "flag"] = "raise",
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
     """Simulate ``n_patients`` patients of ``model`` receiving ``doses``.
+
+    Every patient shares the dose times; :func:`mscsim.problem.solve` simulates
+    patients with their own schedules.
 
     Parameters
     ----------
@@ -82,13 +85,12 @@ def simulate(
         (1,) are shared, arrays of shape (n_patients,) are per patient.
     n_patients : int
         Number of patients, >= 1.
-    engine : {"fast", "scipy"}
-        ``fast``: all patients at once, exact linear part (default). ``scipy``:
-        ``solve_ivp`` (LSODA) per patient, the baseline and cross-check.
-    max_step_day : float
-        Largest step of the fast engine's nonlinear part; ignored for linear models.
-    rtol, atol : float
-        Tolerances of the scipy engine.
+    solver : Solver, optional
+        Default :class:`~mscsim.engine.FastSolver` (all patients at once, exact
+        linear part); :class:`~mscsim.engine.ScipySolver` is the cross-check.
+    engine : {"fast", "scipy"}, optional
+        The built-in solver by name, with its default options (kept for
+        compatibility; give ``solver`` or ``engine``, not both).
     on_failure : {"raise", "flag"}
         ``raise``: a failed patient raises :class:`IntegrationError`; ``flag``:
         its ``status`` is 1 and the run carries on.
@@ -106,15 +108,16 @@ def simulate(
     IntegrationError
         If integration fails and ``on_failure="raise"``.
     """
-    if engine not in ENGINES:
-        raise SpecError(f"engine = {engine!r}: must be one of {', '.join(ENGINES)}")
+    if engine is not None:
+        if solver is not None:
+            raise SpecError("engine: give a solver or an engine name, not both")
+        solver = solver_named(engine)
+    solver = FastSolver() if solver is None else solver
     if on_failure not in ("raise", "flag"):
         raise SpecError(f"on_failure = {on_failure!r}: must be 'raise' or 'flag'")
     if n_patients < 1:
         raise SpecError(f"n_patients = {n_patients}: must be >= 1")
-    if not max_step_day > 0:
-        raise SpecError(f"max_step_day = {max_step_day}: must be > 0")
-    p = _as_params(params, n_patients)
+    p = param_table(params, n_patients)
     schedule = build_schedule(doses, times_day)
     n_bytes = 8 * len(model.states) * n_patients * schedule.times_day.size
     if n_bytes > MAX_STATE_BYTES:
@@ -124,31 +127,20 @@ def simulate(
             "one run may hold; use fewer patients or a coarser output_every_days"
         )
     y0 = initial_states(model, p, n_patients)
-    if engine == "fast":
-        with np.errstate(under="ignore"):
-            states, n_steps, n_rhs = integrate_fast(
-                model, p, schedule, y0, max_step_day=max_step_day, progress=progress
-            )
-        bad = ~np.all(np.isfinite(states), axis=(0, 2))
-        status = bad.astype(np.int8)
-        message = f"{int(bad.sum())} patient(s) gave non-finite states" if bad.any() else ""
-    else:
-        states, status, n_steps, n_rhs, message = integrate_scipy(
-            model, p, schedule, y0, rtol=rtol, atol=atol, progress=progress
-        )
-    if status.any() and on_failure == "raise":
-        raise IntegrationError(f"{model.name}: integration failed ({message})")
-    outputs = model.outputs(states, {k: v[:, None] for k, v in p.items()})
+    run = solver.integrate(model, p, schedule, y0, progress=progress)
+    if run.status.any() and on_failure == "raise":
+        raise IntegrationError(f"{model.name}: integration failed ({run.message})")
+    outputs = model.outputs(run.states, {k: v[:, None] for k, v in p.items()})
     return SimulationResult(
         model=model.name,
-        engine=engine,
+        engine=solver.name,
         times_day=schedule.times_day,
         state_names=tuple(model.states),
-        states=states,
-        outputs={k: np.broadcast_to(v, states.shape[1:]) for k, v in outputs.items()},
-        status=status,
-        message=message or "ok",
-        n_steps=n_steps,
-        n_rhs_evals=n_rhs,
+        states=run.states,
+        outputs={k: np.broadcast_to(v, run.states.shape[1:]) for k, v in outputs.items()},
+        status=run.status,
+        message=run.message or "ok",
+        n_steps=run.n_steps,
+        n_rhs_evals=run.n_rhs_evals,
         patient_ids=np.arange(n_patients, dtype=np.int64),
     )

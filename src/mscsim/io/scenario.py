@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from mscsim.errors import SpecError
+from mscsim.spec.disease import DiseaseSpecBase, disease_spec_types
 from mscsim.spec.lot import Lot
 from mscsim.spec.scenario import Scenario
 from mscsim.spec.trial import TrialSpec
@@ -158,6 +159,8 @@ def _expected(kind: str, name: str, field: FieldInfo | None) -> str:
 
 
 def _models_of(annotation: Any) -> list[type[BaseModel]]:
+    if annotation is DiseaseSpecBase:  # chosen from the registry by its ``model`` key
+        return list(disease_spec_types().values())
     candidates = [annotation, *getattr(annotation, "__args__", ())]
     return [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
 

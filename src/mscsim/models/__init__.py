@@ -5,8 +5,16 @@ from typing import TYPE_CHECKING
 from mscsim._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from mscsim.models.base import COVARIATES, Model, Params, target_site
-    from mscsim.models.disease import (
+    from mscsim.models.base import (
+        COVARIATES,
+        Model,
+        ModelBase,
+        Params,
+        StateIndex,
+        full_rhs,
+        target_site,
+    )
+    from mscsim.models.diseases import (
         DISEASES,
         Disease,
         Inflammation,
@@ -15,6 +23,7 @@ if TYPE_CHECKING:
         Outcome,
         SpinocerebellarAtaxia,
         disease_from_spec,
+        register_disease,
     )
     from mscsim.models.kinetics import CELL_OUTPUTS, CellKinetics
     from mscsim.models.reference import local_first_order_cells
@@ -30,22 +39,34 @@ __all__ = [
     "Inflammation",
     "LimbIschemia",
     "Model",
+    "ModelBase",
     "NoDisease",
     "Outcome",
     "Params",
     "ReferenceDrug",
     "SpinocerebellarAtaxia",
+    "StateIndex",
     "TherapyModel",
     "disease_from_spec",
+    "full_rhs",
     "local_first_order_cells",
+    "register_disease",
     "target_site",
 ]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "base": ["COVARIATES", "Model", "Params", "target_site"],
-        "disease": [
+        "base": [
+            "COVARIATES",
+            "Model",
+            "ModelBase",
+            "Params",
+            "StateIndex",
+            "full_rhs",
+            "target_site",
+        ],
+        "diseases": [
             "DISEASES",
             "Disease",
             "Inflammation",
@@ -54,6 +75,7 @@ __getattr__, __dir__ = lazy_exports(
             "Outcome",
             "SpinocerebellarAtaxia",
             "disease_from_spec",
+            "register_disease",
         ],
         "kinetics": ["CELL_OUTPUTS", "CellKinetics"],
         "reference": ["local_first_order_cells"],

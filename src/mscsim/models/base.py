@@ -4,13 +4,18 @@ Conventions
 -----------
 - Time ``t_day`` is in days; cell states are counts of viable cells.
 - A state array ``y`` has shape ``(n_states, n_patients)``.
-- A parameter set maps each name to an array of shape ``(P,)``, where ``P`` is 1
-  (shared by all patients) or ``n_patients``; it broadcasts against ``y[i]``.
+- A parameter set maps each name to an array whose first axis has length ``P``,
+  1 (shared by all patients) or ``n_patients``; it broadcasts against ``y[i]``.
+- A model writes its equations once: an affine linear part ``A y + b``
+  (:meth:`Model.linear_system`) and a nonlinear remainder
+  (:meth:`Model.remainder`); :func:`full_rhs` composes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -24,7 +29,11 @@ __all__ = [
     "COVARIATES",
     "Array",
     "Model",
+    "ModelBase",
     "Params",
+    "StateIndex",
+    "apply_batch",
+    "full_rhs",
     "n_param_rows",
     "nonnegative_mask",
     "target_site",
@@ -50,35 +59,71 @@ scale priming against allogeneic cells; ``immunogenicity`` and ``cell_survival``
 are the cell source's factors (:mod:`mscsim.models.immunity`)."""
 
 
+@dataclass(frozen=True)
+class StateIndex:
+    """Rows of a state array addressed by state name.
+
+    Examples
+    --------
+    >>> index = StateIndex(("lung", "blood", "target"))
+    >>> index["blood"]
+    1
+    >>> index.rows(("lung", "blood"))
+    slice(0, 2, None)
+    >>> index.rows(("lung", "target")).tolist()
+    [0, 2]
+    """
+
+    names: tuple[str, ...]
+    _position: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Map each name to its row, refusing duplicates."""
+        if len(set(self.names)) != len(self.names):
+            raise SpecError(f"states = {self.names}: state names must be unique")
+        object.__setattr__(self, "_position", {n: i for i, n in enumerate(self.names)})
+
+    def __getitem__(self, name: str) -> int:
+        """Return the row of state ``name``."""
+        try:
+            return self._position[name]
+        except KeyError:
+            raise SpecError(f"state {name!r}: not one of {', '.join(self.names)}") from None
+
+    def rows(self, names: Sequence[str]) -> slice | NDArray[np.intp]:
+        """Return the rows of ``names``: a slice when they are consecutive, else an index array."""
+        rows = [self[n] for n in names]
+        if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+            return slice(rows[0], rows[0] + len(rows))
+        return np.array(rows, dtype=np.intp)
+
+
 @runtime_checkable
 class Model(Protocol):
-    """What a model provides to the engine.
+    r"""What a model provides to the engine.
 
-    An implementer provides the attributes and methods below; every method is a
-    pure function of its arguments (no I/O, no hidden state, no randomness).
+    A model's right-hand side is
+
+    .. math:: \dot y = A\,y + b + R(t, y)
+
+    where ``A`` and ``b`` (:meth:`linear_system`) depend only on parameters and
+    ``R`` (:meth:`remainder`) is everything else. An implementer writes each term
+    once; :class:`ModelBase` gives defaults for every member below a fully linear
+    model does not need. Every method is a pure function of its arguments (no
+    I/O, no hidden state, no randomness).
 
     The engine guarantees that:
 
-    - ``rhs`` and ``nonlinear`` see ``y`` of shape ``(n_states, n)`` and parameter
-      arrays of shape ``(1,)`` or ``(n,)`` for the same ``n``;
+    - it calls :meth:`prepare` once per run and passes its result, as ``params``,
+      to :meth:`linear_system`, :meth:`is_linear`, :meth:`remainder`,
+      :meth:`switches` and :meth:`activity`; :meth:`dose_split`,
+      :meth:`initial_state` and :meth:`outputs` get the parameters as given;
+    - ``remainder``, ``switches`` and ``activity`` see ``y`` of shape
+      ``(n_states, n)`` and parameter arrays whose first axis is 1 or ``n``;
     - doses are applied as ``y += viable_cells * dose_split(route, params)``
       (boluses) or as a constant input of ``rate * dose_split(...)`` (infusions);
     - states listed in ``nonnegative`` never leave the engine negative;
     - an output at a dose time is the value just after the dose.
-
-    Optional members let the fast engine treat kinks and switch off its
-    Runge-Kutta stages where the model is linear: ``switches(y, params)``
-    returns an array ``(n_switches, n)`` whose sign change marks a kink of the
-    right-hand side (a step across one is refined); ``activity(y, params)``
-    returns an array ``(n_terms, n)`` that is positive where a smooth nonlinear
-    term may be nonzero (no refinement); and ``linear_below_switches = True``
-    declares that ``rhs == A @ y`` wherever every switch and every activity is
-    negative. :class:`~mscsim.models.CellKinetics` uses switches for saturable
-    retention and activity for the immune memory's clearance.
-
-    A third optional member, ``initial_state(params)``, returns the states at the
-    start of a simulation, shape ``(n_states, P)`` (a disease's baseline); without
-    it every state starts at 0.
 
     Attributes
     ----------
@@ -92,6 +137,14 @@ class Model(Protocol):
         Every parameter the model reads, with default, unit, ranges and source.
     output_names : tuple of str
         Names of the columns :meth:`outputs` returns, in order.
+    remainder_reads, remainder_writes : tuple of str
+        The states :meth:`remainder` depends on and the rows it may make nonzero;
+        both empty for a linear model.
+    linear_below_switches : bool
+        Whether ``remainder == 0`` wherever every :meth:`switches` and every
+        :meth:`activity` function is negative. The fast engine then takes exact
+        steps there and runs its Runge-Kutta stages only while some patient is
+        above a switch or active.
     """
 
     name: str
@@ -99,23 +152,56 @@ class Model(Protocol):
     nonnegative: tuple[str, ...]
     parameters: tuple[Parameter, ...]
     output_names: tuple[str, ...]
+    remainder_reads: tuple[str, ...]
+    remainder_writes: tuple[str, ...]
+    linear_below_switches: bool
 
-    def rhs(self, t_day: float, y: Array, params: Params) -> Array:
-        """Return dy/dt (per day), shape ``(n_states, n)``."""
+    def prepare(self, params: Params) -> Params:
+        """Return ``params`` with every per-run constant the equations need added.
+
+        Everything that depends only on parameters (rates, matrices) is computed
+        here once per run, not on every right-hand-side call. The result must
+        hold every entry of ``params``; its arrays have first axis 1 or ``P``.
+        """
         ...
 
-    def linear_part(self, params: Params) -> Array:
-        """Return ``A`` of shape ``(P, n_states, n_states)``.
+    def linear_system(self, params: Params) -> tuple[Array, Array]:
+        """Return ``(A, b)``: shapes ``(P, n_states, n_states)`` and ``(P, n_states)``.
 
-        ``A @ y`` is the part of :meth:`rhs` that the fast engine integrates
-        exactly (it should hold every stiff linear term). The remainder
-        ``rhs - A @ y`` is integrated with Runge-Kutta stages. Returning zeros is
-        correct but slow for stiff models.
+        ``A @ y + b`` is the affine part of the right-hand side, integrated
+        exactly by the fast engine; it should hold every stiff linear term.
+        """
+        ...
+
+    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+        """Return the nonlinear remainder ``R(t, y)``, shape ``(n_states, n)`` (per day).
+
+        Rows outside ``remainder_writes`` are 0, and it depends on no state
+        outside ``remainder_reads``.
         """
         ...
 
     def is_linear(self, params: Params) -> bool:
-        """Whether ``rhs(t, y) == A @ y`` exactly for these parameters."""
+        """Whether the remainder is exactly 0 for these parameters."""
+        ...
+
+    def switches(self, y: Array, params: Params) -> Array:
+        """Return functions whose sign change marks a kink of the remainder, ``(n_switches, n)``.
+
+        The fast engine refines a step across a sign change (e.g. retention
+        reaching capacity).
+        """
+        ...
+
+    def activity(self, y: Array, params: Params) -> Array:
+        """Return functions positive where a smooth remainder may be nonzero, ``(n_terms, n)``.
+
+        Crossing zero needs no refinement (the term fades in and out smoothly).
+        """
+        ...
+
+    def initial_state(self, params: Params) -> Array:
+        """Return the states at the start of a simulation, shape ``(n_states, P)``."""
         ...
 
     def dose_split(self, route: Route, params: Params) -> Array:
@@ -135,6 +221,103 @@ class Model(Protocol):
         ``p[:, None]``.
         """
         ...
+
+
+class ModelBase:
+    """Defaults of the :class:`Model` contract for a model to inherit.
+
+    A subclass sets ``name``, ``states``, ``nonnegative``, ``parameters`` and
+    ``output_names`` and provides :meth:`linear_system`, :meth:`dose_split` and
+    :meth:`outputs`. The defaults describe a linear model starting from 0: no
+    per-run constants, no remainder, no switches and no activity. A nonlinear
+    model overrides :meth:`remainder` and declares ``remainder_reads`` and
+    ``remainder_writes``.
+    """
+
+    name: str
+    states: tuple[str, ...]
+    remainder_reads: tuple[str, ...] = ()
+    remainder_writes: tuple[str, ...] = ()
+    linear_below_switches: bool = False
+
+    @cached_property
+    def index(self) -> StateIndex:
+        """The rows of :attr:`states` by name."""
+        return StateIndex(self.states)
+
+    def prepare(self, params: Params) -> Params:
+        """Return ``params`` unchanged; see :meth:`Model.prepare`."""
+        return params
+
+    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+        """Return zeros: a linear model has no remainder; see :meth:`Model.remainder`."""
+        return np.zeros_like(y)
+
+    def is_linear(self, params: Params) -> bool:
+        """Whether the model declares no remainder; see :meth:`Model.is_linear`."""
+        return not self.remainder_writes
+
+    def switches(self, y: Array, params: Params) -> Array:
+        """Return no switches, shape ``(0, n)``; see :meth:`Model.switches`."""
+        return np.empty((0, y.shape[1]))
+
+    def activity(self, y: Array, params: Params) -> Array:
+        """Return no activity, shape ``(0, n)``; see :meth:`Model.activity`."""
+        return np.empty((0, y.shape[1]))
+
+    def initial_state(self, params: Params) -> Array:
+        """Return every state at 0, shape ``(n_states, 1)``; see :meth:`Model.initial_state`."""
+        return np.zeros((len(self.states), 1))
+
+
+def apply_batch(m: Array, y: Array) -> Array:
+    """Return ``m[p] @ y[:, p]`` for every patient ``p``.
+
+    Parameters
+    ----------
+    m : ndarray, shape (P, r, c)
+        One matrix per patient, or one shared (P = 1).
+    y : ndarray, shape (c, n)
+
+    Returns
+    -------
+    ndarray, shape (r, n)
+    """
+    if m.shape[0] == 1:
+        shared: Array = m[0] @ y
+        return shared
+    out: Array = np.einsum("pij,jp->ip", m, y)
+    return out
+
+
+def full_rhs(model: Model, params: Params) -> Callable[[float, Array], Array]:
+    """Return the composed right-hand side ``f(t_day, y) = A y + b + R(t_day, y)``.
+
+    The per-run constants (:meth:`Model.prepare`, ``A`` and ``b``) are computed
+    once, here. ``y`` has shape ``(n_states, n)`` with ``n`` equal to the
+    parameters' ``P`` (or any ``n`` when every parameter is shared).
+
+    Parameters
+    ----------
+    model : Model
+    params : mapping of str to ndarray
+        Parameters as :func:`mscsim.simulate` takes them.
+
+    Returns
+    -------
+    callable
+        ``f(t_day, y) -> dy/dt``, shape ``(n_states, n)`` (per day).
+    """
+    prepared = model.prepare(params)
+    a, b = model.linear_system(prepared)
+    constant = b.T
+    linear = model.is_linear(prepared)
+
+    def rhs(t_day: float, y: Array) -> Array:
+        out = apply_batch(a, y) + constant
+        return out if linear else out + model.remainder(t_day, y, prepared)
+
+    return rhs
 
 
 def nonnegative_mask(model: Model) -> NDArray[np.bool_]:

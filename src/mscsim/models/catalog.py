@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mscsim.evidence.library import load_library
-from mscsim.models.disease import DISEASES, Disease, Outcome
+from mscsim.models.diseases import Outcome, disease_entries
 from mscsim.models.reference_drug import ReferenceDrug
 from mscsim.models.therapy import TherapyModel
 
@@ -25,21 +25,21 @@ def _outcome(outcome: Outcome | None) -> dict[str, Any] | None:
 
 
 def model_catalog() -> list[dict[str, Any]]:
-    """Return one entry per built-in model: outputs, outcome, direction, parameters.
+    """Return one entry per registered disease and the reference drug: outputs, outcome, parameters.
 
     ``own_parameters`` are the disease's (or drug's) own; ``parameters`` lists all
     the full model reads (kinetics and paracrine ones included).
     """
     library = load_library()
     entries = []
-    for key, cls in DISEASES.items():
-        disease: Disease = cls()
+    for entry in disease_entries():
+        disease = entry.disease()
         model = TherapyModel(disease)
         entries.append(
             {
                 "name": model.name,
-                "scenario": f'[disease] model = "{key}"',
-                "description": (cls.__doc__ or "").strip().splitlines()[0],
+                "scenario": f'[disease] model = "{entry.key}"',
+                "description": entry.description,
                 "states": list(model.states),
                 "outputs": list(model.output_names),
                 "outcome": _outcome(disease.outcome),

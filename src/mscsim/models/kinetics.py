@@ -8,7 +8,7 @@ import numpy as np
 
 from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter, load_library
-from mscsim.models.base import Array, Params
+from mscsim.models.base import Array, ModelBase, Params
 from mscsim.models.immunity import (
     covariate,
     immune_rates,
@@ -19,7 +19,7 @@ from mscsim.models.immunity import (
 )
 from mscsim.spec.route import Route
 
-__all__ = ["CELL_OUTPUTS", "CELL_STATES", "CellKinetics"]
+__all__ = ["CELL_COMPARTMENTS", "CELL_OUTPUTS", "CellKinetics"]
 
 CELL_OUTPUTS: tuple[str, ...] = (
     "cells_lung",
@@ -29,13 +29,19 @@ CELL_OUTPUTS: tuple[str, ...] = (
     "cells_total",
 )
 
-CELL_STATES = 5
-"""The first five kinetics states hold viable cells; the immune states follow."""
+CELL_COMPARTMENTS: tuple[str, ...] = ("lung", "blood", "liver_spleen", "target", "target_early")
+"""The kinetics states that hold viable cells (the immune states follow them)."""
+
+SYSTEMIC_COMPARTMENTS: tuple[str, ...] = ("lung", "blood", "liver_spleen")
+"""Cell compartments outside the target."""
+
+TARGET_COMPARTMENTS: tuple[str, ...] = ("target", "target_early")
+"""Cell compartments at the target (``cells_target``)."""
 
 _LN2 = math.log(2.0)
 
 
-class CellKinetics:
+class CellKinetics(ModelBase):
     r"""Viable-cell kinetics by route of administration, with host immunity.
 
     States: viable cells in ``lung`` (L), ``blood`` (B, free circulating cells),
@@ -95,19 +101,13 @@ class CellKinetics:
     """
 
     name = "msc_kinetics"
-    states: tuple[str, ...] = (
-        "lung",
-        "blood",
-        "liver_spleen",
-        "target",
-        "target_early",
-        "immune_primed",
-        "immune_memory",
-    )
+    states: tuple[str, ...] = (*CELL_COMPARTMENTS, "immune_primed", "immune_memory")
     nonnegative: tuple[str, ...] = states
     output_names: tuple[str, ...] = (*CELL_OUTPUTS, "sensitisation")
+    remainder_reads: tuple[str, ...] = (*CELL_COMPARTMENTS, "immune_memory")
+    remainder_writes: tuple[str, ...] = CELL_COMPARTMENTS
     linear_below_switches = True
-    """The nonlinear terms are the overflow above capacity (:meth:`switches`) and the
+    """The remainder is the overflow above capacity (:meth:`switches`) and the
     sensitised clearance (:meth:`activity`)."""
 
     def __init__(self) -> None:
@@ -141,12 +141,28 @@ class CellKinetics:
         ki = q["kI"]
         return [(1 - q["r"]) * q["kL"] + ki, ki, q["kH"] + ki, q["kT"] + ki, q["kE"] + ki]
 
-    def linear_part(self, params: Params) -> Array:
-        """Return the linear kinetics matrix, shape ``(P, 7, 7)``; see class docstring."""
+    def prepare(self, params: Params) -> Params:
+        """Add the remainder's rates: overflow, memory's excess clearance, eliminations.
+
+        ``kinetics_elimination_per_day`` has shape ``(P, 5)``, one column per cell
+        compartment; see :meth:`Model.prepare <mscsim.models.Model.prepare>`.
+        """
+        q = self._rates(params)
+        elimination = np.stack(np.broadcast_arrays(*self._elimination(q)), axis=1)
+        return {
+            **params,
+            "kinetics_overflow_per_day": q["kO"],
+            "kinetics_memory_excess": q["excess"],
+            "kinetics_elimination_per_day": elimination,
+        }
+
+    def linear_system(self, params: Params) -> tuple[Array, Array]:
+        """Return ``A`` of shape ``(P, 7, 7)`` and ``b = 0``; see class docstring."""
         q = self._rates(params)
         size = np.broadcast(*q.values()).shape[0]
+        i = self.index
+        L, B, H, T, E, P, M = (i[s] for s in self.states)  # noqa: N806 - symbols as in the equations
         a = np.zeros((size, 7, 7))
-        L, B, H, T, E, P, M = range(7)  # noqa: N806 - state symbols as in the equations
         a[:, L, L] = -(q["kL"] + q["kI"])
         a[:, L, B] = q["f"] * (1 - q["h"]) * q["kB"]
         a[:, B, L] = q["r"] * q["kL"]
@@ -157,11 +173,11 @@ class CellKinetics:
         a[:, T, B] = q["h"] * q["kB"]
         a[:, T, T] = -(q["kT"] + q["leak"] + q["kI"])
         a[:, E, E] = -(q["kE"] + q["kI"])
-        a[:, P, :CELL_STATES] = q["prime"][:, None]
+        a[:, P, i.rows(CELL_COMPARTMENTS)] = q["prime"][:, None]
         a[:, P, P] = -q["kP"]
         a[:, M, P] = q["kP"]
         a[:, M, M] = -q["kM"]
-        return a
+        return a, np.zeros((size, 7))
 
     def is_linear(self, params: Params) -> bool:
         """Whether retention never saturates and no host can be sensitised."""
@@ -169,79 +185,73 @@ class CellKinetics:
         no_memory = bool(np.all(q["prime"] * q["excess"] == 0.0))
         return no_memory and bool(np.all(np.isinf(params["target_capacity_cells"])))
 
-    def rhs(self, t_day: float, y: Array, params: Params) -> Array:
-        """Return dy/dt, shape ``(7, n)``; see class docstring."""
-        q = self._rates(params)
-        lung, blood, liver, target, early, primed, memory = y
-        cells = lung + blood + liver + target + early
-        arrest = q["kB"] * blood
-        overflow = q["kO"] * np.maximum(target - params["target_capacity_cells"], 0.0)
-        boost = q["excess"] * sensitisation(memory) * sensitised_weight(cells)
-        d = self._elimination(q)
-        return np.stack(
-            [
-                q["f"] * (1 - q["h"]) * arrest - (q["kL"] + q["kI"] + boost * d[0]) * lung,
-                q["r"] * q["kL"] * lung
-                + q["leak"] * target
-                - (q["kB"] + q["kI"] + boost * d[1]) * blood,
-                (1 - q["f"]) * (1 - q["h"]) * arrest - (q["kH"] + q["kI"] + boost * d[2]) * liver,
-                q["h"] * arrest
-                - (q["kT"] + q["leak"] + q["kI"] + boost * d[3]) * target
-                - overflow,
-                -(q["kE"] + q["kI"] + boost * d[4]) * early,
-                q["prime"] * cells - q["kP"] * primed,
-                q["kP"] * primed - q["kM"] * memory,
-            ]
+    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+        r"""Return the overflow above capacity and the sensitised clearance, shape ``(7, n)``.
+
+        :math:`-k_O \max(T - C, 0)` on ``target`` and :math:`-\sigma d_i X_i` on
+        every cell compartment (class docstring); ``params`` come from
+        :meth:`prepare`.
+        """
+        i = self.index
+        cells = i.rows(CELL_COMPARTMENTS)
+        boost = (
+            params["kinetics_memory_excess"]
+            * sensitisation(y[i["immune_memory"]])
+            * sensitised_weight(y[cells].sum(axis=0))
         )
+        out = np.zeros_like(y)
+        out[cells] = -(boost * params["kinetics_elimination_per_day"].T) * y[cells]
+        target = i["target"]
+        excess = np.maximum(y[target] - params["target_capacity_cells"], 0.0)
+        out[target] -= params["kinetics_overflow_per_day"] * excess
+        return out
 
     def dose_split(self, route: Route, params: Params) -> Array:
         """Return the destination of one viable cell dosed by ``route``, shape ``(7, P)``."""
         route = Route(route)
         ones = np.ones(n := np.broadcast(*params.values()).shape[0])
         split = np.zeros((7, n))
+        i = self.index
         if route is Route.INTRAVENOUS:
             f = params["lung_trap_fraction"] * ones
-            split[0], split[1] = f, 1 - f
+            split[i["lung"]], split[i["blood"]] = f, 1 - f
         elif route is Route.INTRA_ARTERIAL:
             a = params["ia_lung_fraction"] * ones
             m = params["ia_microvascular_loss_fraction"] * ones
-            split[0], split[3], split[4] = a, (1 - a) * (1 - m), (1 - a) * m
+            split[i["lung"]] = a
+            split[i["target"]], split[i["target_early"]] = (1 - a) * (1 - m), (1 - a) * m
         elif route.is_local:
             e = params["early_loss_fraction"] * ones
-            split[3], split[4] = 1 - e, e
+            split[i["target"]], split[i["target_early"]] = 1 - e, e
         else:  # pragma: no cover - every Route member is handled above
             raise SpecError(f"route = {route.value}: not supported by {self.name}")
         return split
 
     def switches(self, y: Array, params: Params) -> Array:
-        """Return retained cells minus capacity: the kink of the overflow term.
-
-        Optional in the :class:`~mscsim.models.Model` contract: the fast engine
-        refines a step in which a switch changes sign.
-        """
-        excess: Array = y[3] - params["target_capacity_cells"]
-        return excess[None, :]
+        """Return retained cells minus capacity: the kink of the overflow term, ``(1, n)``."""
+        excess: Array = y[self.index["target"]] - params["target_capacity_cells"]
+        return np.broadcast_to(excess, y.shape[1:])[None, :]
 
     def activity(self, y: Array, params: Params) -> Array:
         """Return where immune memory clears cells faster (positive), shape ``(1, n)``.
 
-        Optional in the :class:`~mscsim.models.Model` contract: where this and
-        every switch are negative the kinetics are exactly linear
+        Where this and every switch are negative the kinetics are exactly linear
         (:func:`~mscsim.models.immunity.sensitised_switch`). The term fades out
         continuously, so crossing zero needs no refinement.
         """
-        cells = y[:CELL_STATES].sum(axis=0)
-        out: Array = np.broadcast_to(sensitised_switch(y[6], cells, params), cells.shape)
+        cells = y[self.index.rows(CELL_COMPARTMENTS)].sum(axis=0)
+        memory = y[self.index["immune_memory"]]
+        out: Array = np.broadcast_to(sensitised_switch(memory, cells, params), cells.shape)
         return out[None, :]
 
     def outputs(self, y: Array, params: Params) -> dict[str, Array]:
         """Return cells by compartment and in total, and the sensitisation (0-1)."""
-        lung, blood, liver, target, early, _, memory = y
+        i = self.index
         return {
-            "cells_lung": lung,
-            "cells_blood": blood,
-            "cells_liver_spleen": liver,
-            "cells_target": target + early,
-            "cells_total": lung + blood + liver + target + early,
-            "sensitisation": sensitisation(memory),
+            "cells_lung": y[i["lung"]],
+            "cells_blood": y[i["blood"]],
+            "cells_liver_spleen": y[i["liver_spleen"]],
+            "cells_target": y[i.rows(TARGET_COMPARTMENTS)].sum(axis=0),
+            "cells_total": y[i.rows(CELL_COMPARTMENTS)].sum(axis=0),
+            "sensitisation": sensitisation(y[i["immune_memory"]]),
         }

@@ -13,7 +13,8 @@ acts there, :math:`k_F = \ln 2 / t_{1/2,F}`. Cells at the target count fully.
 The factor is linear in the cells, so it is integrated exactly with them. An
 effect below :data:`EFFECT_FLOOR` (relative to its largest value) is taken as 0:
 after the last cells are gone the model is exactly linear again, and the fast
-engine leaves its Runge-Kutta stages (the switch is :func:`factor_switch`).
+engine leaves its Runge-Kutta stages (the switch is the factor minus
+:func:`effect_floor`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ __all__ = [
     "EFFECT_FLOOR",
     "PARACRINE_MODEL",
     "effect",
+    "effect_floor",
     "factor_rate",
-    "factor_switch",
     "paracrine_parameters",
     "secretion_per_cell",
 ]
@@ -75,11 +76,11 @@ def effect(factor: Array, params: Params) -> Array:
     return out
 
 
-def factor_switch(factor: Array, params: Params) -> Array:
-    """Return ``factor`` minus the level below which the effect is taken as 0.
+def effect_floor(params: Params) -> Array:
+    """Return the factor (ng) below which the effect is taken as 0, shape ``(P,)``.
 
-    Negative means no effect: the model is linear there.
+    Below it the model is linear. The floor is where :func:`effect` drops to 0:
+    ``(F / EC50)^n = EFFECT_FLOOR``.
     """
-    floor = params["effect_ec50_ng"] * EFFECT_FLOOR ** (1.0 / params["effect_hill"])
-    out: Array = factor - floor
-    return out
+    floor: Array = params["effect_ec50_ng"] * EFFECT_FLOOR ** (1.0 / params["effect_hill"])
+    return floor

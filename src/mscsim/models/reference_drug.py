@@ -27,8 +27,8 @@ import math
 import numpy as np
 
 from mscsim.evidence.library import Parameter, load_library
-from mscsim.models.base import Array, Params
-from mscsim.models.disease import Outcome
+from mscsim.models.base import Array, ModelBase, Params
+from mscsim.models.diseases import Outcome
 from mscsim.spec.route import Route
 
 __all__ = ["ReferenceDrug"]
@@ -36,8 +36,13 @@ __all__ = ["ReferenceDrug"]
 _LN2 = math.log(2.0)
 
 
-class ReferenceDrug:
-    """Drug with tolerance and rebound (feedback moderator model, R97); see module docstring."""
+class ReferenceDrug(ModelBase):
+    """Drug with tolerance and rebound (feedback moderator model, R97); see module docstring.
+
+    The affine part holds the drug's and the response's first-order losses and the
+    moderator's tracking; the remainder is the response's production, divided by
+    the moderator.
+    """
 
     name = "reference_drug"
     states: tuple[str, ...] = ("drug", "response", "moderator")
@@ -47,31 +52,30 @@ class ReferenceDrug:
         "response", "x untreated response", False, "Response under the reference drug"
     )
 
+    remainder_reads: tuple[str, ...] = ("drug", "moderator")
+    remainder_writes: tuple[str, ...] = ("response",)
+
     def __init__(self) -> None:
         self.parameters: tuple[Parameter, ...] = load_library().for_model(self.name)
 
-    @staticmethod
-    def _rates(p: Params) -> tuple[Array, Array, Array]:
-        return (
-            _LN2 / p["drug_half_life_days"],
-            _LN2 / p["response_half_life_days"],
-            _LN2 / p["tolerance_half_life_days"],
-        )
+    def prepare(self, params: Params) -> Params:
+        """Add the response's turnover rate ``response_turnover_per_day``."""
+        return {**params, "response_turnover_per_day": _LN2 / params["response_half_life_days"]}
 
-    def linear_part(self, params: Params) -> Array:
-        """Return the linear losses and the moderator's tracking, shape ``(P, 3, 3)``."""
-        ke, kout, ktol = self._rates(params)
+    def linear_system(self, params: Params) -> tuple[Array, Array]:
+        """Return the linear losses and the moderator's tracking, ``(P, 3, 3)``, and ``b = 0``."""
+        ke = _LN2 / params["drug_half_life_days"]
+        kout = _LN2 / params["response_half_life_days"]
+        ktol = _LN2 / params["tolerance_half_life_days"]
         size = np.broadcast(ke, kout, ktol).shape[0]
+        i = self.index
+        drug, response, moderator = i["drug"], i["response"], i["moderator"]
         a = np.zeros((size, 3, 3))
-        a[:, 0, 0] = -ke
-        a[:, 1, 1] = -kout
-        a[:, 2, 1] = ktol
-        a[:, 2, 2] = -ktol
-        return a
-
-    def is_linear(self, params: Params) -> bool:
-        """Never: production is divided by the moderator."""
-        return False
+        a[:, drug, drug] = -ke
+        a[:, response, response] = -kout
+        a[:, moderator, response] = ktol
+        a[:, moderator, moderator] = -ktol
+        return a, np.zeros((size, 3))
 
     def stimulation(self, drug: Array, params: Params) -> Array:
         """Return the production multiplier ``1 + Emax C^n / (EC50^n + C^n)``."""
@@ -79,21 +83,28 @@ class ReferenceDrug:
         out: Array = 1.0 + params["drug_emax"] * x / (1.0 + x)
         return out
 
-    def rhs(self, t_day: float, y: Array, params: Params) -> Array:
-        """Return dy/dt, shape ``(3, n)``."""
-        ke, kout, ktol = self._rates(params)
-        drug, response, moderator = y
-        production = kout * self.stimulation(drug, params) / moderator
-        return np.stack([-ke * drug, production - kout * response, ktol * (response - moderator)])
+    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+        """Return the response's production, divided by the moderator; shape ``(3, n)``."""
+        i = self.index
+        out = np.zeros_like(y)
+        stimulated = self.stimulation(y[i["drug"]], params)
+        out[i["response"]] = params["response_turnover_per_day"] * stimulated / y[i["moderator"]]
+        return out
 
     def dose_split(self, route: Route, params: Params) -> Array:
         """Return ``[1, 0, 0]``: a dose adds one unit of drug by any route."""
-        return np.array([[1.0], [0.0], [0.0]])
+        split = np.zeros((3, 1))
+        split[self.index["drug"]] = 1.0
+        return split
 
     def initial_state(self, params: Params) -> Array:
         """Return the untreated steady state: no drug, response and moderator 1."""
-        return np.array([[0.0], [1.0], [1.0]])
+        out = np.ones((3, 1))
+        out[self.index["drug"]] = 0.0
+        return out
 
     def outputs(self, y: Array, params: Params) -> dict[str, Array]:
         """Return drug amount, response and effect (response - 1)."""
-        return {"drug_amount": y[0], "response": y[1], "effect": y[1] - 1.0}
+        i = self.index
+        response = y[i["response"]]
+        return {"drug_amount": y[i["drug"]], "response": response, "effect": response - 1.0}

@@ -5,15 +5,12 @@ from typing import TYPE_CHECKING
 from mscsim._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from mscsim.population.build import problem_from_population, sample_problem
     from mscsim.population.lots import LotVariability, lot_variability
     from mscsim.population.run import (
-        DEFAULT_CHUNK_SIZE,
         PERCENTILES,
         PercentileSummary,
         PopulationChunk,
-        map_chunks,
-        patient_chunks,
-        simulate_chunk,
         simulate_population,
         simulate_scenario,
     )
@@ -25,7 +22,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE",
     "DEFAULT_WEIGHT_CV",
     "PERCENTILES",
     "LotVariability",
@@ -34,10 +30,9 @@ __all__ = [
     "VirtualPatients",
     "deviates",
     "lot_variability",
-    "map_chunks",
-    "patient_chunks",
+    "problem_from_population",
     "sample_patients",
-    "simulate_chunk",
+    "sample_problem",
     "simulate_population",
     "simulate_scenario",
 ]
@@ -45,15 +40,12 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "build": ["problem_from_population", "sample_problem"],
         "lots": ["LotVariability", "lot_variability"],
         "run": [
-            "DEFAULT_CHUNK_SIZE",
             "PERCENTILES",
             "PercentileSummary",
             "PopulationChunk",
-            "map_chunks",
-            "patient_chunks",
-            "simulate_chunk",
             "simulate_population",
             "simulate_scenario",
         ],

@@ -9,40 +9,32 @@ in process (a Dask cluster may hold several while it works ahead).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY
-from mscsim.engine.integrate import EngineName, simulate
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.scenario import ScenarioInputs, prepare_scenario
-from mscsim.engine.scenario import simulate_scenario as engine_simulate_scenario
-from mscsim.errors import MscsimWarning, SpecError
+from mscsim.engine.solvers import FastSolver, Solver
+from mscsim.errors import SpecError
 from mscsim.models.base import Model
-from mscsim.population.defaults import DEFAULT_CHUNK_SIZE
-from mscsim.population.sample import sample_patients
+from mscsim.population.build import sample_problem
+from mscsim.problem.build import problem_from_scenario
+from mscsim.problem.executors import Executor, InProcess, patient_chunks
+from mscsim.problem.policy import EvidencePolicy
+from mscsim.problem.problem import Problem, solve
 from mscsim.spec.scenario import Scenario
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE",
     "PERCENTILES",
     "PercentileSummary",
     "PopulationChunk",
-    "map_chunks",
-    "patient_chunks",
-    "simulate_chunk",
     "simulate_population",
     "simulate_scenario",
 ]
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -51,82 +43,14 @@ class PopulationChunk:
 
     result: SimulationResult
     covariates: pd.DataFrame
+    problem: Problem
 
 
-def patient_chunks(
-    n_patients: int, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> list[NDArray[np.int64]]:
-    """Split patient ids ``0 .. n_patients - 1`` into consecutive chunks."""
-    if chunk_size < 1:
-        raise SpecError(f"chunk_size = {chunk_size}: must be >= 1")
-    ids = np.arange(n_patients, dtype=np.int64)
-    return [ids[i : i + chunk_size] for i in range(0, n_patients, chunk_size)]
-
-
-def simulate_chunk(
-    scenario: Scenario,
-    patient_ids: NDArray[np.int64],
-    *,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
-    times_day: NDArray[np.float64] | None = None,
-    max_step_day: float = DEFAULT_MAX_STEP_DAY,
-) -> PopulationChunk:
-    """Sample and simulate the patients ``patient_ids`` of ``scenario``'s population.
-
-    ``times_day`` replaces the scenario's output grid. Warnings about the scenario
-    itself (dose evidence, lot) are not repeated per chunk: check them once with
-    :func:`~mscsim.engine.prepare_scenario`.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MscsimWarning)
-        inputs = prepare_scenario(
-            scenario,
-            allow_beyond_evidence=allow_beyond_evidence,
-            allow_failed_lot=allow_failed_lot,
-        )
-    return _simulate_patients(
-        scenario,
-        inputs,
-        patient_ids,
-        engine=engine,
-        times_day=inputs.times_day if times_day is None else times_day,
-        max_step_day=max_step_day,
-    )
-
-
-def _simulate_patients(
-    scenario: Scenario,
-    inputs: ScenarioInputs,
-    patient_ids: NDArray[np.int64],
-    *,
-    engine: EngineName,
-    times_day: NDArray[np.float64],
-    max_step_day: float,
-    on_failure: Literal["raise", "flag"] = "raise",
-    progress: Callable[[int, int], None] | None = None,
-) -> PopulationChunk:
-    """Sample the patients ``patient_ids`` from the prepared scenario and simulate them."""
-    patients = sample_patients(
-        scenario,
-        inputs.params,
-        inputs.doses,
-        patient_ids,
-        viability=inputs.product.viability,
-    )
-    result = simulate(
-        inputs.model,
-        patients.doses,
-        times_day=times_day,
-        params=patients.params,
-        n_patients=int(patient_ids.size),
-        engine=engine,
-        max_step_day=max_step_day,
-        on_failure=on_failure,
-        progress=progress,
-    )
-    return PopulationChunk(replace(result, patient_ids=patients.patient_ids), patients.covariates)
+def _check_n_patients(n_patients: int | None) -> None:
+    if n_patients is not None and (
+        isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1
+    ):
+        raise SpecError(f"n_patients = {n_patients!r}: must be a whole number >= 1")
 
 
 def simulate_scenario(
@@ -134,10 +58,8 @@ def simulate_scenario(
     *,
     model: Model | None = None,
     n_patients: int | None = None,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
-    max_step_day: float = DEFAULT_MAX_STEP_DAY,
+    solver: Solver | None = None,
+    policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
     on_failure: Literal["raise", "flag"] = "raise",
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
@@ -146,8 +68,7 @@ def simulate_scenario(
     With a ``[population]``, patient ``i`` is drawn as :func:`simulate_population`
     draws it (the same numbers), and all ``n_patients`` come back in one result;
     :func:`simulate_population` streams large populations in chunks and returns
-    their sampled covariates. Without one, every patient is the scenario's patient
-    (:func:`mscsim.engine.simulate_scenario`).
+    their sampled covariates. Without one, every patient is the scenario's patient.
 
     Parameters
     ----------
@@ -156,13 +77,17 @@ def simulate_scenario(
         Default: the scenario's :class:`~mscsim.models.TherapyModel`.
     n_patients : int, optional
         Overrides ``scenario.simulation.n_patients``.
-    engine, allow_beyond_evidence, allow_failed_lot, max_step_day, on_failure, progress
-        As in :func:`mscsim.engine.simulate_scenario`.
+    solver : Solver, optional
+        Default :class:`~mscsim.engine.FastSolver`.
+    policy : EvidencePolicy
+        Doses beyond the evidence and failed lots (refused by default).
+    on_failure, progress
+        As in :func:`mscsim.problem.solve`.
 
     Raises
     ------
     SpecError
-        As :func:`~mscsim.engine.prepare_scenario`, or for ``n_patients`` < 1.
+        As :func:`~mscsim.problem.problem_from_scenario`, or for ``n_patients`` < 1.
 
     Examples
     --------
@@ -178,111 +103,67 @@ def simulate_scenario(
     >>> r.patient_ids.tolist(), len(set(r.output("cells_target")[:, -1].tolist()))
     ([0, 1, 2, 3], 4)
     """
-    if n_patients is not None and (
-        isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1
-    ):
-        raise SpecError(f"n_patients = {n_patients!r}: must be a whole number >= 1")
-    options: dict[str, Any] = {
-        "engine": engine,
-        "max_step_day": max_step_day,
-        "on_failure": on_failure,
-        "progress": progress,
-    }
-    if scenario.population is None:
-        return engine_simulate_scenario(
-            scenario,
-            model=model,
-            n_patients=n_patients,
-            allow_beyond_evidence=allow_beyond_evidence,
-            allow_failed_lot=allow_failed_lot,
-            **options,
-        )
-    inputs = prepare_scenario(
-        scenario,
-        model=model,
-        allow_beyond_evidence=allow_beyond_evidence,
-        allow_failed_lot=allow_failed_lot,
+    _check_n_patients(n_patients)
+    n = n_patients or scenario.simulation.n_patients
+    problem = problem_from_scenario(
+        scenario, model=model, policy=policy, n_patients=1 if scenario.population else n
     )
-    ids = np.arange(n_patients or scenario.simulation.n_patients, dtype=np.int64)
-    return _simulate_patients(scenario, inputs, ids, times_day=inputs.times_day, **options).result
+    if scenario.population is not None:
+        problem = sample_problem(problem, scenario, np.arange(n, dtype=np.int64))[0]
+    return solve(problem, solver, on_failure=on_failure, progress=progress)
 
 
-def _client(address: str) -> Any:
-    """Return a Dask client: ``local[:N]`` starts a LocalCluster, else connect to ``address``."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as err:  # pragma: no cover - a dependency of mscsim
-        raise SpecError(f"--dask = {address!r}: dask.distributed is not installed") from err
-    if address == "local" or address.startswith("local:"):
-        workers = address.partition(":")[2]
-        if workers and (not workers.isdigit() or int(workers) < 1):
-            raise SpecError(f"--dask = {address!r}: local:N needs a whole number N >= 1")
-        cluster = LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=int(workers) if workers else None,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        )
-        return Client(cluster)  # type: ignore[no-untyped-call]
-    if not address.startswith("tcp://"):
-        raise SpecError(f"--dask = {address!r}: use tcp://HOST:PORT, local or local:N")
-    try:
-        return Client(address, timeout="10s")  # type: ignore[no-untyped-call]
-    except OSError as err:
-        raise SpecError(f"--dask = {address!r}: cannot connect ({err})") from err
+@dataclass(frozen=True)
+class _ChunkRunner:
+    """Draw and simulate one chunk of patients around the typical problem (picklable)."""
 
+    typical: Problem
+    scenario: Scenario
+    solver: Solver
 
-def map_chunks(
-    func: Callable[[T], R],
-    items: Sequence[T],
-    *,
-    dask: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Iterator[R]:
-    """Yield ``func(item)`` for every item, in order, in process or on Dask.
-
-    ``dask``: ``None`` (in process), ``"local"`` / ``"local:N"`` (a LocalCluster
-    with N worker processes) or ``"tcp://HOST:PORT"`` (an existing scheduler).
-    """
-    total = len(items)
-    if dask is None:
-        for done, item in enumerate(items, start=1):
-            yield func(item)
-            if progress is not None:
-                progress(done, total)
-        return
-    client = _client(dask)
-    try:
-        futures = client.map(func, list(items), pure=False)
-        for done, future in enumerate(futures, start=1):
-            yield future.result()
-            future.release()
-            if progress is not None:
-                progress(done, total)
-    finally:
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None and dask.startswith("local"):
-            cluster.close()
+    def __call__(self, ids: NDArray[np.int64]) -> PopulationChunk:
+        problem, patients = sample_problem(self.typical, self.scenario, ids)
+        return PopulationChunk(solve(problem, self.solver), patients.covariates, problem)
 
 
 def simulate_population(
     scenario: Scenario,
     *,
     n_patients: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    engine: EngineName = "fast",
-    dask: str | None = None,
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
+    model: Model | None = None,
+    solver: Solver | None = None,
+    executor: Executor | None = None,
+    policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
     times_day: NDArray[np.float64] | None = None,
-    max_step_day: float = DEFAULT_MAX_STEP_DAY,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[PopulationChunk]:
-    """Yield the population's chunks in patient order (``times_day``: other output times).
+    """Yield the population's chunks in patient order.
+
+    The scenario is checked once (:func:`~mscsim.problem.problem_from_scenario`),
+    before any chunk runs. Each chunk of ``executor.chunk_size`` patients is
+    drawn and simulated where the executor runs it; any chunk size and any
+    executor give the same numbers.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A scenario with a ``[population]`` table.
+    n_patients : int, optional
+        Overrides ``scenario.simulation.n_patients``.
+    model : Model, optional
+    solver : Solver, optional
+        Default :class:`~mscsim.engine.FastSolver`.
+    executor : Executor, optional
+        Default :class:`~mscsim.problem.InProcess` (chunks of 5000 patients).
+    policy : EvidencePolicy
+    times_day : ndarray, optional
+        Output times replacing the scenario's grid.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk.
 
     Examples
     --------
+    >>> from mscsim.problem import InProcess
     >>> from mscsim.spec import Scenario
     >>> s = Scenario.model_validate({
     ...     "patient": {"weight_kg": 70},
@@ -291,43 +172,21 @@ def simulate_population(
     ...     "simulation": {"horizon_days": 7},
     ...     "population": {"seed": 1},
     ... })
-    >>> chunks = list(simulate_population(s, n_patients=5, chunk_size=2))
+    >>> chunks = list(simulate_population(s, n_patients=5, executor=InProcess(chunk_size=2)))
     >>> [c.result.patient_ids.tolist() for c in chunks]
     [[0, 1], [2, 3], [4]]
     """
     if scenario.population is None:
         raise SpecError("population: the scenario has no [population] table")
+    _check_n_patients(n_patients)
+    executor = InProcess() if executor is None else executor
+    typical = problem_from_scenario(scenario, model=model, policy=policy, n_patients=1)
+    if times_day is not None:
+        typical = typical.with_times(times_day)
+    run = _ChunkRunner(typical, scenario, FastSolver() if solver is None else solver)
     n = n_patients or scenario.simulation.n_patients
-    prepare_scenario(  # refuse bad input (and warn once) before any chunk runs
-        scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
-    )
-    run = _ChunkRunner(
-        scenario, engine, allow_beyond_evidence, allow_failed_lot, times_day, max_step_day
-    )
-    yield from map_chunks(run, patient_chunks(n, chunk_size), dask=dask, progress=progress)
-
-
-@dataclass(frozen=True)
-class _ChunkRunner:
-    """A picklable ``simulate_chunk`` with its options bound (for Dask workers)."""
-
-    scenario: Scenario
-    engine: EngineName
-    allow_beyond_evidence: bool
-    allow_failed_lot: bool
-    times_day: NDArray[np.float64] | None = None
-    max_step_day: float = DEFAULT_MAX_STEP_DAY
-
-    def __call__(self, ids: NDArray[np.int64]) -> PopulationChunk:
-        return simulate_chunk(
-            self.scenario,
-            ids,
-            engine=self.engine,
-            allow_beyond_evidence=self.allow_beyond_evidence,
-            allow_failed_lot=self.allow_failed_lot,
-            times_day=self.times_day,
-            max_step_day=self.max_step_day,
-        )
+    chunks = patient_chunks(n, executor.chunk_size)
+    yield from executor.map(run, chunks, progress=progress)
 
 
 PERCENTILES: tuple[float, ...] = (5.0, 50.0, 95.0)

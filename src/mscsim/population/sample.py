@@ -104,7 +104,7 @@ def sample_patients(
     """Draw the patients ``patient_ids`` of ``scenario``'s population.
 
     ``params`` and ``doses`` are the scenario's resolved values for its typical
-    patient (:func:`~mscsim.engine.prepare_scenario`); ``viability`` is the
+    patient (:func:`~mscsim.problem.problem_from_scenario`); ``viability`` is the
     viability they assume.
 
     Raises

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mscsim.errors import SpecError
+from mscsim.errors import MscsimWarning, SpecError
 from mscsim.io.tables import atomic_path
 
 if TYPE_CHECKING:
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from mscsim.engine.events import ResolvedDose
-    from mscsim.engine.integrate import EngineName
+    from mscsim.engine.solvers import Solver
     from mscsim.models.disease import Outcome
+    from mscsim.problem.policy import EvidencePolicy
     from mscsim.spec.scenario import Scenario
 
 __all__ = [
@@ -385,41 +387,31 @@ def plot_scenario(
     *,
     log: bool = False,
     title: str | None = None,
-    engine: EngineName = "fast",
-    allow_beyond_evidence: bool = False,
-    allow_failed_lot: bool = False,
+    solver: Solver | None = None,
+    policy: EvidencePolicy | None = None,
 ) -> Figure:
     """Simulate ``scenario`` with dense output after every dose and plot it (:func:`plot_cells`).
 
     Output times are the scenario's grid refined after each dose and infusion end
     (:func:`mscsim.analysis.extrema.dense_times`), so peaks between grid points are
     drawn; doses are marked. A scenario with a ``[population]`` simulates
-    ``simulation.n_patients`` patients.
+    ``simulation.n_patients`` patients. ``solver`` and ``policy`` are as in
+    :func:`mscsim.simulate_scenario`.
     """
     from mscsim.analysis.extrema import dense_times
-    from mscsim.engine.integrate import simulate
-    from mscsim.engine.scenario import prepare_scenario
+    from mscsim.population import simulate_population
+    from mscsim.problem import EvidencePolicy, problem_from_scenario, solve
 
-    inputs = prepare_scenario(
-        scenario, allow_beyond_evidence=allow_beyond_evidence, allow_failed_lot=allow_failed_lot
-    )
+    policy = EvidencePolicy() if policy is None else policy
+    inputs = problem_from_scenario(scenario, policy=policy, n_patients=1)
     times = dense_times(inputs.doses, inputs.times_day)
     if scenario.population is None:
-        result = simulate(
-            inputs.model, inputs.doses, times_day=times, params=inputs.params, engine=engine
-        )
-        frame = result.to_frame()
+        frame = solve(inputs.with_times(times), solver).to_frame()
     else:
-        from mscsim.population import simulate_population
-
-        chunks = simulate_population(
-            scenario,
-            engine=engine,
-            allow_beyond_evidence=allow_beyond_evidence,
-            allow_failed_lot=allow_failed_lot,
-            times_day=times,
-        )
-        frame = pd.concat([c.result.to_frame() for c in chunks], ignore_index=True)
+        with warnings.catch_warnings():  # said once by problem_from_scenario
+            warnings.simplefilter("ignore", MscsimWarning)
+            chunks = simulate_population(scenario, solver=solver, policy=policy, times_day=times)
+            frame = pd.concat([c.result.to_frame() for c in chunks], ignore_index=True)
     days = sorted({d.time_day for d in inputs.doses})
     return plot_cells(
         frame, log=log, title=title or _regimen_title(scenario, inputs.doses), dose_days=days

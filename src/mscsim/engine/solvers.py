@@ -1,0 +1,174 @@
+"""Solvers as objects: one protocol, one class per method, each with its own options.
+
+A solver integrates every patient of a :class:`~mscsim.engine.events.Schedule`
+from given initial states. It is a frozen value, so it can be passed to a Dask
+worker and compared. A new solver is one new class implementing :class:`Solver`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from mscsim.engine.events import Schedule
+from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY, integrate_fast
+from mscsim.engine.reference_solver import DEFAULT_ATOL, DEFAULT_RTOL, integrate_scipy
+from mscsim.errors import SpecError
+from mscsim.models.base import Array, Model, Params
+
+__all__ = ["ENGINES", "FastSolver", "Integration", "ScipySolver", "Solver", "solver_named"]
+
+ENGINES: tuple[str, ...] = ("fast", "scipy")
+"""Names of the built-in solvers (the command line's ``--engine``)."""
+
+EngineName = Literal["fast", "scipy"]
+
+
+@dataclass(frozen=True)
+class Integration:
+    """What a solver returns for one batch of patients.
+
+    Attributes
+    ----------
+    states : ndarray, shape (n_states, n_patients, n_times)
+    status : ndarray of int8, shape (n_patients,)
+        0 where the patient was integrated, 1 where it failed.
+    n_steps, n_rhs_evals : int
+        Cost counters (see :class:`~mscsim.engine.result.SimulationResult`).
+    message : str
+        First failure, or ``""``.
+    """
+
+    states: Array
+    status: np.ndarray
+    n_steps: int
+    n_rhs_evals: int
+    message: str = ""
+
+
+@runtime_checkable
+class Solver(Protocol):
+    """The contract of a solver.
+
+    An implementer provides ``name`` (recorded in results as their ``engine``) and
+    :meth:`integrate`. The engine guarantees that ``params`` rows are ``(1,)`` or
+    ``(n_patients,)``, that ``schedule`` is valid and that ``y0`` has shape
+    ``(n_states, n_patients)``.
+    """
+
+    @property
+    def name(self) -> str:
+        """Short name of the method (``"fast"``, ``"scipy"``)."""
+        ...
+
+    def integrate(
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        y0: Array,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Integration:
+        """Integrate every patient along ``schedule`` and return the states at its output times."""
+        ...
+
+
+@dataclass(frozen=True)
+class FastSolver:
+    """All patients at once: exact linear part, fixed steps of the nonlinear remainder.
+
+    Parameters
+    ----------
+    max_step_day : float
+        Largest step while a nonlinear part is active (days, > 0); ignored for
+        linear models.
+    """
+
+    max_step_day: float = DEFAULT_MAX_STEP_DAY
+    name: ClassVar[str] = "fast"
+
+    def __post_init__(self) -> None:
+        if not self.max_step_day > 0:
+            raise SpecError(f"max_step_day = {self.max_step_day}: must be > 0")
+
+    def integrate(
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        y0: Array,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Integration:
+        """See :meth:`Solver.integrate`; non-finite patients get status 1."""
+        with np.errstate(under="ignore"):
+            states, n_steps, n_rhs = integrate_fast(
+                model, params, schedule, y0, max_step_day=self.max_step_day, progress=progress
+            )
+        bad = ~np.all(np.isfinite(states), axis=(0, 2))
+        message = f"{int(bad.sum())} patient(s) gave non-finite states" if bad.any() else ""
+        return Integration(states, bad.astype(np.int8), n_steps, n_rhs, message)
+
+
+@dataclass(frozen=True)
+class ScipySolver:
+    """``scipy.integrate.solve_ivp`` per patient and dose segment: the baseline and cross-check.
+
+    Parameters
+    ----------
+    rtol, atol : float
+        Tolerances (> 0).
+    method : str
+        A ``solve_ivp`` method; default ``"LSODA"``.
+    """
+
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+    method: str = "LSODA"
+    name: ClassVar[str] = "scipy"
+
+    def __post_init__(self) -> None:
+        for field, value in (("rtol", self.rtol), ("atol", self.atol)):
+            if not value > 0:
+                raise SpecError(f"{field} = {value}: must be > 0")
+
+    def integrate(
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        y0: Array,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Integration:
+        """See :meth:`Solver.integrate`."""
+        states, status, n_steps, n_rhs, message = integrate_scipy(
+            model,
+            params,
+            schedule,
+            y0,
+            rtol=self.rtol,
+            atol=self.atol,
+            method=self.method,
+            progress=progress,
+        )
+        return Integration(states, status, n_steps, n_rhs, message)
+
+
+def solver_named(engine: str, *, max_step_day: float = DEFAULT_MAX_STEP_DAY) -> Solver:
+    """Return the built-in solver called ``engine`` (``"fast"`` or ``"scipy"``).
+
+    Examples
+    --------
+    >>> solver_named("scipy")
+    ScipySolver(rtol=1e-06, atol=1e-06, method='LSODA')
+    """
+    if engine == "fast":
+        return FastSolver(max_step_day=max_step_day)
+    if engine == "scipy":
+        return ScipySolver()
+    raise SpecError(f"engine = {engine!r}: must be one of {', '.join(ENGINES)}")
