@@ -28,13 +28,13 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from mscsim.engine import ScenarioInputs, SimulationResult, prepare_scenario, simulate
+from mscsim.engine import FastSolver, ScipySolver, SimulationResult, Solver, simulate
 from mscsim.io import load_scenario
 from mscsim.models import CellKinetics
+from mscsim.problem import Problem, problem_from_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # label: (scenario file, donor or None to keep the file's)
@@ -68,18 +68,18 @@ def subset(params: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarr
 
 
 def run(
-    inputs: ScenarioInputs, params: dict[str, np.ndarray], n_first: int, **options: Any
+    problem: Problem, params: dict[str, np.ndarray], n_first: int, solver: Solver
 ) -> tuple[SimulationResult, float]:
     """Simulate the first ``n_first`` patients; return the result and the seconds taken."""
     idx = np.arange(n_first)
     start = time.perf_counter()
     result = simulate(
-        inputs.model,
-        inputs.doses,
-        times_day=inputs.times_day,
+        problem.model,
+        problem.doses,
+        times_day=problem.times_day,
         params=subset(params, idx),
         n_patients=n_first,
-        **options,
+        solver=solver,
     )
     return result, time.perf_counter() - start
 
@@ -114,16 +114,16 @@ def main() -> int:
             product = scenario.product.model_copy(update={"donor": donor})
             scenario = scenario.model_copy(update={"product": product})
         # The engine benchmark measures cell kinetics alone (the disease adds nonlinear PD).
-        inputs = prepare_scenario(scenario, model=CellKinetics())
-        params = patient_params(inputs.params, n, args.seed)
+        problem = problem_from_scenario(scenario, model=CellKinetics())
+        params = patient_params(dict(problem.params), n, args.seed)
 
-        fast, fast_s = run(inputs, params, n)
-        _, scipy_s = run(inputs, params, args.n_scipy, engine="scipy")
+        fast, fast_s = run(problem, params, n, FastSolver())
+        _, scipy_s = run(problem, params, args.n_scipy, ScipySolver())
         m = args.n_reference
         rtol = args.reference_rtol
-        tight, _ = run(inputs, params, m, engine="scipy", rtol=rtol, atol=rtol * 1e2)
-        fast_ref, _ = run(inputs, params, m)
-        lsoda_ref, _ = run(inputs, params, m, engine="scipy")
+        tight, _ = run(problem, params, m, ScipySolver(rtol=rtol, atol=rtol * 1e2))
+        fast_ref, _ = run(problem, params, m, FastSolver())
+        lsoda_ref, _ = run(problem, params, m, ScipySolver())
         ref_idx = np.arange(m)
         # The fast engine's result for a patient does not depend on its batch.
         np.testing.assert_allclose(fast_ref.states, fast.states[:, ref_idx], rtol=1e-12)

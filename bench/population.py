@@ -25,19 +25,21 @@ import time
 from pathlib import Path
 
 from mscsim.analysis.trial import run_trial
+from mscsim.engine import FastSolver, ScipySolver, Solver
 from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY
 from mscsim.io import load_scenario, load_trial
 from mscsim.population import simulate_population
+from mscsim.problem import InProcess
 from mscsim.spec.population import PopulationSpec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def time_population(n: int, **options: object) -> float:
+def time_population(n: int, solver: Solver, executor: InProcess | None = None) -> float:
     scenario = load_scenario(EXAMPLES / "sca_uc_msc_iv.toml")
     scenario = scenario.model_copy(update={"population": PopulationSpec(seed=1)})
     start = time.perf_counter()
-    for _ in simulate_population(scenario, n_patients=n, **options):  # type: ignore[arg-type]
+    for _ in simulate_population(scenario, n_patients=n, solver=solver, executor=executor):
         pass  # each chunk is dropped once simulated: memory stays bounded
     return time.perf_counter() - start
 
@@ -50,9 +52,9 @@ def main() -> int:
     args = parser.parse_args()
     n = args.n_patients
     print(f"SCA example population, 365 daily outputs: fast on {n}, scipy on {args.n_scipy}")
-    fast_default = time_population(n)
-    fast_trial_step = time_population(n, max_step_day=0.5)
-    scipy_s = time_population(args.n_scipy, engine="scipy", chunk_size=args.n_scipy)
+    fast_default = time_population(n, FastSolver())
+    fast_trial_step = time_population(n, FastSolver(max_step_day=0.5))
+    scipy_s = time_population(args.n_scipy, ScipySolver(), InProcess(chunk_size=args.n_scipy))
     per_scipy = scipy_s / args.n_scipy
     ok = True
     for label, seconds in (
@@ -76,7 +78,7 @@ def main() -> int:
     ok &= met
     print(
         f"\nsca_trial.toml x {args.replicates} replicates: {trial_s:.1f} s, "
-        f"power {result.summary['power']:.3f} - {'met' if met else 'MISSED'} (<= 10 s per 1,000)"
+        f"power {result.summary.power:.3f} - {'met' if met else 'MISSED'} (<= 10 s per 1,000)"
     )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory: {peak_mib:,.0f} MiB")

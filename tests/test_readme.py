@@ -171,3 +171,13 @@ def test_no_project_file_names_a_path_the_repository_does_not_have() -> None:
             if "." in Path(reference).name and not _exists(reference, path):
                 dangling.append(f"{path.relative_to(ROOT)}: {reference}")
     assert not dangling, dangling
+
+
+@pytest.mark.slow
+def test_the_readme_python_examples_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mscsim.cli.common import (
+    load_user_model,
     out_console,
     parse_whole_numbers,
     progress_callback,
@@ -24,6 +25,7 @@ from mscsim.cli.simulate import (
     EngineChoice,
     EngineOption,
     FailedLotOption,
+    ModelOption,
 )
 from mscsim.errors import SpecError
 from mscsim.io.outputs import OutputSet
@@ -115,6 +117,7 @@ def compare(
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
     allow_failed_lot: FailedLotOption = False,
+    model: ModelOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the comparison as JSON instead of a table.")
     ] = False,
@@ -134,6 +137,7 @@ def compare(
             engine=engine,
             allow_beyond_evidence=allow_beyond_evidence,
             allow_failed_lot=allow_failed_lot,
+            model=model,
         )
     if as_json:
         print_json(
@@ -176,6 +180,7 @@ def _compare(
     engine: EngineChoice,
     allow_beyond_evidence: bool,
     allow_failed_lot: bool,
+    model: str | None = None,
 ) -> pd.DataFrame:
     """Run the comparison and write its table and figure into their temporaries."""
     from mscsim.analysis.compare import compare_scenarios, compare_splits
@@ -187,6 +192,9 @@ def _compare(
         raise SpecError(f"--effect-threshold = {effect_threshold}: must be between 0 and 1")
     if window_days is not None and not 0 < window_days < math.inf:
         raise SpecError(f"--window-days = {window_days}: must be a finite number of days > 0")
+    user_model = load_user_model(
+        model, use="compare", outputs=("effect", ("cells_target", "exposure_cell_days"))
+    )
     if split is not None:
         if len(scenarios) != 1:
             raise SpecError(f"--split: give exactly one scenario, not {len(scenarios)}")
@@ -198,6 +206,7 @@ def _compare(
                 splits,
                 window_days=window_days,
                 effect_threshold=effect_threshold,
+                model=user_model,
                 solver=solver,
                 policy=policy,
                 progress=progress,
@@ -210,6 +219,7 @@ def _compare(
             specs,
             [p.stem for p in scenarios],
             effect_threshold=effect_threshold,
+            model=user_model,
             solver=solver,
             policy=policy,
         )
@@ -268,6 +278,7 @@ def withdrawal(
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
     allow_failed_lot: FailedLotOption = False,
+    model: ModelOption = None,
 ) -> None:
     """Stop treatment: rebound, fading and tolerance, MSC beside a drug with tolerance."""
     from mscsim.analysis.withdrawal import MAX_FOLLOW_UP_DAYS
@@ -283,6 +294,7 @@ def withdrawal(
         raise SpecError(f"--stop-day = {stop_day}: must be a day within the regimen")
     with OutputSet() as outputs:
         figure_out = None if plot is None else add_figure(outputs, plot, "--plot")
+        user_model = load_user_model(model, use="withdrawal", outputs=("effect",), outcome=True)
         spec = load_scenario(scenario)
         solver, policy = run_options(engine.value, allow_beyond_evidence, allow_failed_lot)
         with progress_callback("stopping") as progress:
@@ -290,6 +302,7 @@ def withdrawal(
                 spec,
                 stop_day=stop_day,
                 follow_up_days=follow_up_days,
+                model=user_model,
                 solver=solver,
                 policy=policy,
                 progress=progress,

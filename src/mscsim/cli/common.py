@@ -15,7 +15,10 @@ from rich.console import Console
 from mscsim.errors import MscsimError, MscsimWarning, SpecError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mscsim.engine.solvers import Solver
+    from mscsim.models.base import Model
     from mscsim.problem.executors import Executor
     from mscsim.problem.policy import EvidencePolicy
 
@@ -23,6 +26,7 @@ __all__ = [
     "err_console",
     "executor_for",
     "in_flags",
+    "load_user_model",
     "out_console",
     "parse_whole_numbers",
     "progress_callback",
@@ -97,6 +101,30 @@ def run_options(
     options = {} if max_step_day is None else {"max_step_day": max_step_day}
     solver = solver_named(engine, **options)
     return solver, EvidencePolicy(allow_beyond_evidence, allow_failed_lot)
+
+
+def load_user_model(
+    spec: str | None,
+    *,
+    use: str,
+    outputs: Sequence[str | tuple[str, ...]] = (),
+    outcome: bool = False,
+) -> Model | None:
+    """Return the model ``--model FILE.py:ClassName`` names (None without the flag).
+
+    Raises
+    ------
+    SpecError
+        In one line, for a file or class that cannot be loaded or is not a model,
+        or a model without the ``outputs`` (and ``outcome``) that ``use`` reads.
+    """
+    if spec is None:
+        return None
+    from mscsim.io.models import load_model, require_outputs
+
+    model = load_model(spec)
+    require_outputs(model, spec, use=use, outputs=outputs, outcome=outcome)
+    return model
 
 
 def executor_for(dask: str | None, chunk_size: int) -> Executor:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from mscsim.cli.common import (
     executor_for,
+    load_user_model,
     out_console,
     progress_callback,
     run_options,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from mscsim.engine.solvers import Solver
     from mscsim.io.outputs import Output
+    from mscsim.models.base import Model
     from mscsim.problem.executors import Executor
     from mscsim.problem.policy import EvidencePolicy
     from mscsim.spec.scenario import Scenario
@@ -40,6 +42,7 @@ __all__ = [
     "EngineChoice",
     "EngineOption",
     "FailedLotOption",
+    "ModelOption",
     "plot",
     "simulate",
 ]
@@ -68,6 +71,16 @@ DaskOption = Annotated[
 FailedLotOption = Annotated[
     bool,
     typer.Option("--allow-failed-lot", help="Simulate a lot that fails release (warns)."),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        metavar="FILE.py:ClassName",
+        help="Your own model instead of the scenario's: a class in a Python file, built "
+        "with no arguments (see examples/user_model.py). The file is executed as Python: "
+        "use only files you trust.",
+    ),
 ]
 
 
@@ -99,6 +112,7 @@ def simulate(
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
     allow_failed_lot: FailedLotOption = False,
+    model: ModelOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")
     ] = False,
@@ -130,6 +144,11 @@ def simulate(
             covariates_file = outputs.add_file(
                 covariates_out, flag="--covariates-out", formats=TABLE_FORMATS
             )
+        user_model = load_user_model(
+            model,
+            use="--doses-out",
+            outputs=("total_exposure_cell_days",) if doses_out is not None else (),
+        )
         spec = load_scenario(scenario)
         solver, policy = run_options(engine.value, allow_beyond_evidence, allow_failed_lot)
         if spec.population is not None:
@@ -144,6 +163,7 @@ def simulate(
                 executor=executor_for(dask, chunk_size),
                 solver=solver,
                 policy=policy,
+                model=user_model,
             )
         else:
             for flag, given in (
@@ -153,10 +173,12 @@ def simulate(
             ):
                 if given:
                     raise SpecError(f"{flag}: needs a [population] table in the scenario")
-            problem = problem_from_scenario(spec, policy=policy, n_patients=n_patients)
+            problem = problem_from_scenario(
+                spec, model=user_model, policy=policy, n_patients=n_patients
+            )
             with progress_callback("simulating") as progress:
                 course = simulate_course(problem, solver, progress=progress)
-            result, doses = course.result, course.dose_exposures()
+            result = course.result
             frame = result.to_frame()
             write_output_table(outputs, table_out, frame)
             shown.append(
@@ -167,16 +189,24 @@ def simulate(
             data["patients"], data["times"] = result.n_patients, int(result.times_day.size)
             data["engine"] = result.engine
             if doses_file is not None:
+                doses = course.dose_exposures()
                 write_output_table(outputs, doses_file, doses)
                 shown.append(f"wrote {doses_out}: {len(doses)} row(s), one per patient and dose")
                 shown.extend([dose_table(doses)] if len(doses) else [])
                 data["doses"] = doses.to_dict(orient="records")
-            cells = course_cell_summary(course)
-            shown.append(_cells_table(cells, result.n_patients, float(result.times_day[-1])))
-            data["cells"] = [
-                {"compartment": str(name).removeprefix("cells_"), **row}
-                for name, row in cells.to_dict(orient="index").items()
-            ]
+            data["cells"] = []
+            if any(name.startswith("cells_") for name in result.outputs):
+                cells = course_cell_summary(course)
+                shown.append(_cells_table(cells, result.n_patients, float(result.times_day[-1])))
+                data["cells"] = [
+                    {"compartment": str(name).removeprefix("cells_"), **row}
+                    for name, row in cells.to_dict(orient="index").items()
+                ]
+            else:
+                shown.append(
+                    f"model {result.model}: no cells_* outputs, so no viable-cell summary; "
+                    f"outputs: {', '.join(result.outputs)}"
+                )
         data["product"] = product_line(spec)
         data["outputs"] = {o.flag: str(o.path) for o in outputs.outputs}
     if as_json:
@@ -227,6 +257,7 @@ def _simulate_population(
     executor: Executor,
     solver: Solver,
     policy: EvidencePolicy,
+    model: Model | None = None,
 ) -> tuple[list[str | Table], dict[str, object]]:
     """Stream a population's chunks into the output table (or its percentiles).
 
@@ -248,7 +279,7 @@ def _simulate_population(
 
     with warnings.catch_warnings():  # simulate_population says them once
         warnings.simplefilter("ignore", MscsimWarning)
-        typical = problem_from_scenario(spec, policy=policy, n_patients=1)
+        typical = problem_from_scenario(spec, model=model, policy=policy, n_patients=1)
     collector: PercentileSummary | None = None
     if summary:  # the store of every patient's outputs is sized, or refused, before any work
         collector = PercentileSummary(n_patients, typical.times_day, typical.model.output_names)
@@ -258,6 +289,7 @@ def _simulate_population(
     chunks = simulate_population(
         spec,
         n_patients=n_patients,
+        model=model,
         solver=solver,
         executor=executor,
         policy=policy,
@@ -377,6 +409,7 @@ def plot(
     engine: EngineOption = EngineChoice.FAST,
     allow_beyond_evidence: BeyondEvidenceOption = False,
     allow_failed_lot: FailedLotOption = False,
+    model: ModelOption = None,
 ) -> None:
     """Plot viable cells by compartment, effect and outcome over time (doses marked)."""
     from mscsim.cli.analysis import add_figure
@@ -384,7 +417,9 @@ def plot(
 
     with OutputSet() as outputs:
         figure_out = add_figure(outputs, output, "--output")
-        figure = _plot_figure(source, log, engine, allow_beyond_evidence, allow_failed_lot)
+        figure = _plot_figure(
+            source, log, engine, allow_beyond_evidence, allow_failed_lot, model=model
+        )
         with outputs.writing(figure_out) as tmp:
             save_figure(figure, tmp, atomic=False)
     out_console.print(f"wrote {output}")
@@ -396,19 +431,25 @@ def _plot_figure(
     engine: EngineChoice,
     allow_beyond_evidence: bool,
     allow_failed_lot: bool,
+    *,
+    model: str | None = None,
 ) -> Figure:
     """Build the figure of ``mscsim plot`` from a scenario (dense output) or a table."""
     from mscsim.io.scenario import load_scenario
     from mscsim.io.tables import read_table
-    from mscsim.report.plots import check_cell_table, plot_cells, plot_scenario
+    from mscsim.report.plots import PLOTTED_CELLS, check_cell_table, plot_cells, plot_scenario
 
     if source.suffix.lower() == ".toml":
+        user_model = load_user_model(model, use="plot", outputs=(PLOTTED_CELLS,))
         solver, policy = run_options(engine.value, allow_beyond_evidence, allow_failed_lot)
-        figure = plot_scenario(load_scenario(source), log=log, solver=solver, policy=policy)
+        figure = plot_scenario(
+            load_scenario(source), log=log, solver=solver, policy=policy, model=user_model
+        )
     else:
         for flag, given in (
             ("--allow-beyond-evidence", allow_beyond_evidence),
             ("--allow-failed-lot", allow_failed_lot),
+            ("--model", model is not None),
         ):
             if given:
                 raise SpecError(f"{flag}: only used with a scenario file (.toml)")

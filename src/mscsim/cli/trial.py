@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mscsim.cli.common import (
     executor_for,
+    load_user_model,
     out_console,
     parse_whole_numbers,
     progress_callback,
@@ -19,7 +20,7 @@ from mscsim.cli.common import (
 )
 from mscsim.cli.display import plain, print_json, print_table
 from mscsim.cli.limits import check_count, check_dask, field_bounds
-from mscsim.cli.simulate import DaskOption
+from mscsim.cli.simulate import DaskOption, ModelOption
 from mscsim.errors import SpecError
 from mscsim.io.outputs import OutputSet
 from mscsim.problem.executors import DEFAULT_CHUNK_SIZE
@@ -49,13 +50,18 @@ def trial(
         typer.Option("--power-curve", help="Also power against n per arm, e.g. 10,20,40,80."),
     ] = None,
     dask: DaskOption = None,
+    model: ModelOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON instead of a table.")
     ] = False,
 ) -> None:
-    """Simulate a two-arm trial many times: power, effect estimate, CI and safety."""
+    """Simulate a two-arm trial many times: power, effect estimate, CI and safety.
+
+    With --model every arm runs that model (it needs the endpoint's output).
+    """
     from mscsim.analysis.trial import check_trial_size, run_trial
     from mscsim.analysis.trial import power_curve as run_power_curve
+    from mscsim.io.models import require_outputs
     from mscsim.io.scenario import load_trial
     from mscsim.io.tables import write_table
     from mscsim.report.analysis_plots import plot_trial
@@ -72,19 +78,30 @@ def trial(
         ns = sorted(parse_whole_numbers(power_curve, "--power-curve", 2, 100_000, "10,20,40"))
     with OutputSet() as outputs:
         folder = outputs.add_dir(output, flag="--output", known=TRIAL_FILES)
+        user_model = load_user_model(model, use="trial")
         spec = load_trial(trial_file)
+        if user_model is not None and model is not None:
+            endpoint = spec.endpoint.output
+            require_outputs(
+                user_model, model, use=f"endpoint.output = {endpoint!r}", outputs=(endpoint,)
+            )
         check_trial_size(spec, replicates=replicates)
         if ns is not None:
             check_trial_size(spec, replicates=replicates, n_per_arm=ns[-1])
         with progress_callback("patients") as progress:
             result = run_trial(
-                spec, replicates=replicates, seed=seed, executor=executor, progress=progress
+                spec,
+                replicates=replicates,
+                seed=seed,
+                model=user_model,
+                executor=executor,
+                progress=progress,
             )
         curve = None
         if ns is not None:
             with progress_callback("power curve"):
                 curve = run_power_curve(
-                    spec, ns, replicates=replicates, seed=seed, executor=executor
+                    spec, ns, replicates=replicates, seed=seed, model=user_model, executor=executor
                 )
         summary = result.summary.to_dict()
         with outputs.writing(folder) as tmp:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from mscsim.engine.events import ResolvedDose
     from mscsim.engine.solvers import Solver
+    from mscsim.models.base import Model
     from mscsim.models.disease import Outcome
     from mscsim.problem.policy import EvidencePolicy
     from mscsim.spec.scenario import Scenario
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FEW_PATIENTS",
     "FIGURE_FORMATS",
+    "PLOTTED_CELLS",
     "axis_label",
     "check_cell_table",
     "check_figure_path",
@@ -60,6 +62,8 @@ _COMPARTMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cells_target": ("target (site of action)", {"color": "tab:red", "linestyle": "-"}),
 }
 _TOTAL = "cells_total"
+PLOTTED_CELLS: tuple[str, ...] = (_TOTAL, *_COMPARTMENTS)
+"""The cell outputs :func:`plot_cells` draws; a table needs at least one of them."""
 _TOTAL_STYLE: dict[str, Any] = {"color": "0.55", "linewidth": 5.0, "alpha": 0.45, "zorder": 1}
 """The total is drawn wide and pale under the compartments, so a compartment holding
 nearly every cell (the lung after an infusion) shows on top of it, not hidden."""
@@ -389,6 +393,7 @@ def plot_scenario(
     title: str | None = None,
     solver: Solver | None = None,
     policy: EvidencePolicy | None = None,
+    model: Model | None = None,
 ) -> Figure:
     """Simulate ``scenario`` with dense output after every dose and plot it (:func:`plot_cells`).
 
@@ -396,21 +401,24 @@ def plot_scenario(
     (:func:`mscsim.analysis.extrema.dense_times`), so peaks between grid points are
     drawn; doses are marked. A scenario with a ``[population]`` simulates
     ``simulation.n_patients`` patients. ``solver`` and ``policy`` are as in
-    :func:`mscsim.simulate_scenario`.
+    :func:`mscsim.simulate_scenario`; ``model`` replaces the scenario's
+    :class:`~mscsim.models.TherapyModel` (it needs a cell output :func:`plot_cells` draws).
     """
     from mscsim.analysis.extrema import dense_times
     from mscsim.population import simulate_population
     from mscsim.problem import EvidencePolicy, problem_from_scenario, solve
 
     policy = EvidencePolicy() if policy is None else policy
-    inputs = problem_from_scenario(scenario, policy=policy, n_patients=1)
+    inputs = problem_from_scenario(scenario, model=model, policy=policy, n_patients=1)
     times = dense_times(inputs.doses, inputs.times_day)
     if scenario.population is None:
         frame = solve(inputs.with_times(times), solver).to_frame()
     else:
         with warnings.catch_warnings():  # said once by problem_from_scenario
             warnings.simplefilter("ignore", MscsimWarning)
-            chunks = simulate_population(scenario, solver=solver, policy=policy, times_day=times)
+            chunks = simulate_population(
+                scenario, model=model, solver=solver, policy=policy, times_day=times
+            )
             frame = pd.concat([c.result.to_frame() for c in chunks], ignore_index=True)
     days = sorted({d.time_day for d in inputs.doses})
     return plot_cells(
