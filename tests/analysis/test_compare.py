@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mscsim.analysis import COMPARE_COLUMNS, compare_scenarios, compare_splits, split_scenario
+from mscsim.analysis import (
+    COMPARE_COLUMNS,
+    compare_scenarios,
+    compare_splits,
+    split_problem,
+    split_scenario,
+)
+from mscsim.engine.events import output_times
 from mscsim.errors import SpecError
 from mscsim.io.scenario import load_scenario
+from mscsim.models import TherapyModel
+from mscsim.problem import DoseEvents, EvidencePolicy, Problem, ev, problem_from_scenario
+from mscsim.spec.dose import Dose
 from tests.conftest import build_scenario
 
 LIMB = {"model": "limb_ischemia"}
@@ -152,3 +164,116 @@ def test_a_split_window_that_is_not_a_finite_positive_day_count_is_refused(windo
     scenario = load_scenario("examples/cli_bm_msc_im.toml")
     with pytest.raises(SpecError, match=r"^window_days = .*: must be a finite number of days > 0"):
         split_scenario(scenario, 2, window)
+
+
+CLI = "examples/cli_bm_msc_im.toml"
+
+
+def _problem_in_code() -> Problem:
+    """The patient of ``CLI`` built in code: its model and parameters, events from ``ev``."""
+    patient = problem_from_scenario(load_scenario(CLI), n_patients=1)
+    events = ev(2e6 * 70 * 0.90, route="intramuscular").table()
+    return Problem(patient.model, patient.params, events, output_times(42.0, 0.5))
+
+
+@given(
+    k=st.integers(1, 12),
+    amounts=st.lists(st.floats(1e5, 1e9), min_size=1, max_size=4),
+    every=st.floats(0.5, 10.0),
+)
+@settings(max_examples=60, deadline=None)
+def test_split_problem_keeps_each_patients_total_viable_cells_and_route(
+    k: int, amounts: list[float], every: float
+) -> None:
+    # Patient i gets its own amount, route and schedule: i + 1 doses every ``every`` days.
+    routes = ("intramuscular", "intravenous", "intra_articular", "intrathecal")
+    plans = [
+        ev(a, route=routes[i % 4], day=i, every_days=every, count=i + 1).to(i)
+        for i, a in enumerate(amounts)
+    ]
+    events = sum(plans[1:], plans[0]).table(len(amounts))
+    problem = Problem(TherapyModel(), {}, events, np.array([0.0, 200.0]))
+    split = split_problem(problem, k).events
+    assert len(split) == k * len(amounts)
+    for i in range(len(amounts)):
+        before, after = events.rows_of(i), split.rows_of(i)
+        assert {split.route[j] for j in after} == {events.route[j] for j in before}
+        total = math.fsum(events.amount_cells[before])
+        # k equal doses: their sum is the total up to the rounding of total / k.
+        assert math.fsum(split.amount_cells[after]) == pytest.approx(total, rel=4e-16, abs=0)
+        assert np.all(split.amount_cells[after] == total / k)
+        assert split.time_day[after[0]] == i
+        window = every * (i + 1) if i else 28.0
+        assert split.time_day[after[-1]] == pytest.approx(i + (k - 1) * window / k, rel=1e-12)
+
+
+def test_split_problem_refusals_name_the_fields() -> None:
+    problem = _problem_in_code()
+    with pytest.raises(SpecError, match=r"^split = 0: must be a whole number >= 1"):
+        split_problem(problem, 0)
+    with pytest.raises(SpecError, match=r"^window_days = -1.0: must be a finite number"):
+        split_problem(problem, 2, -1.0)
+    with pytest.raises(SpecError, match=r"day 75, after times_day\[-1\] = 42;"):
+        split_problem(problem, 4, 100.0)
+    with pytest.raises(SpecError, match=r"^dose: the problem has no doses to split"):
+        split_problem(replace(problem, events=DoseEvents.from_rows([])), 2)
+    with pytest.raises(SpecError, match=r"^dose: patient 1 of the problem has no doses"):
+        split_problem(
+            Problem(problem.model, problem.params, problem.events, problem.times_day, 2), 2
+        )
+    mixed = replace(
+        problem, events=(ev(1e7, route="intravenous") + ev(1e7, route="intramuscular")).table()
+    )
+    with pytest.raises(SpecError, match=r"^dose: --split needs every administration"):
+        split_problem(mixed, 2)
+
+
+def test_compare_on_a_problem_built_in_code_equals_compare_on_the_scenario_file() -> None:
+    scenario, problem = load_scenario(CLI), _problem_in_code()
+    by_file = compare_splits(scenario, (1, 2, 3, 4))
+    in_code = compare_splits(problem, (1, 2, 3, 4))
+    pd.testing.assert_frame_equal(in_code.table, by_file.table)
+    pd.testing.assert_frame_equal(in_code.courses, by_file.courses)
+    assert in_code.table.attrs == by_file.table.attrs
+    # Problems share an untreated row when they share their model (the same object).
+    plan = ev(2e6 * 70 * 0.90, route="intramuscular", every_days=7, count=3)
+    weekly = replace(problem, events=plan.table())
+    line = Dose(route="intramuscular", cells_per_kg=2e6, day=0, every_days=7, count=3)
+    three = scenario.model_copy(update={"dose": (line,)})
+    by_file = compare_scenarios([scenario, three], ["one", "three"])
+    in_code = compare_scenarios([problem, weekly], ["one", "three"])
+    pd.testing.assert_frame_equal(in_code.table, by_file.table)
+    pd.testing.assert_frame_equal(in_code.courses, by_file.courses)
+    assert in_code.table["regimen"].tolist() == ["one", "three", "untreated"]
+    assert in_code.table["n_doses"].tolist() == [1, 3, 0]
+
+
+def test_problems_share_an_untreated_row_unless_their_untreated_course_differs() -> None:
+    problem = _problem_in_code()
+    params = dict(problem.params)
+    suppressed = replace(problem, params={**params, "immunosuppression": np.array([0.5])})
+    heavier = replace(problem, params={**params, "weight_kg": np.array([80.0])})
+    table = compare_scenarios([problem, suppressed, heavier], ["a", "b", "c"]).table
+    assert table["regimen"].tolist() == ["a", "b", "c", "untreated (a)", "untreated (c)"]
+
+
+def test_compare_refuses_a_problem_of_several_patients_or_a_second_model() -> None:
+    problem = _problem_in_code()
+    with pytest.raises(SpecError, match=r"^n_patients = 2: compare simulates one patient"):
+        compare_splits(
+            Problem(problem.model, problem.params, problem.events, problem.times_day, 2), (1, 2)
+        )
+    with pytest.raises(SpecError, match=r"^model: a problem has its model"):
+        compare_scenarios([problem], model=TherapyModel())
+
+
+def test_split_doses_of_a_scenario_are_checked_against_the_evidence() -> None:
+    # Four doses of 7e7 cells are studied; one of 2.8e8 is beyond the evidence.
+    weekly = [{"route": "intramuscular", "cells_per_kg": 1e6, "every_days": 7, "count": 4}]
+    scenario = build_scenario(dose=weekly, disease=LIMB)
+    assert compare_splits(scenario, (2, 4)).table["n_doses"].tolist() == [2, 4, 0]
+    with pytest.raises(SpecError, match=r"^dose\[0\] = 2.8e\+08 cells .*beyond the highest"):
+        compare_splits(scenario, (1, 4))
+    with pytest.warns(match="beyond the highest"):
+        table = compare_splits(scenario, (1,), policy=EvidencePolicy(True)).table
+    assert table["n_doses"].tolist() == [1, 0]

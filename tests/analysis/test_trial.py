@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 from scipy import stats
@@ -119,3 +120,13 @@ def test_a_trial_larger_than_memory_is_refused_before_it_runs(
 def test_a_visit_day_that_is_not_a_finite_day_is_refused(day: float) -> None:
     with pytest.raises(ValidationError, match=r"trial\.visit_days\.1"):
         trial(trial={"visit_days": [30.0, day]})
+
+
+def test_no_size_for_80_percent_power_is_none_not_nan() -> None:
+    from mscsim.analysis.trial import _n_for_power
+
+    spec = trial()
+    kept = pd.DataFrame({"arm": ["treated", "control"] * 50, "change": np.arange(100.0)})
+    assert _n_for_power(kept, "treated", "control", 1e-9, spec) is None  # root finder fails
+    n = _n_for_power(kept, "treated", "control", 20.0, spec)
+    assert n is not None and math.isfinite(n) and n > 1

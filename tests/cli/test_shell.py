@@ -179,3 +179,27 @@ def test_warnings_come_before_the_refusal_which_is_the_last_line(tmp_path: Path)
     assert result.exit_code == 2
     assert lines[-1].startswith("error: dose")
     assert any(line.startswith("warning:") and "not simulated" in line for line in lines[:-1])
+
+
+def test_each_distinct_warning_is_shown_once_after_the_command(tmp_path: Path) -> None:
+    script = tmp_path / "warns.py"
+    script.write_text(
+        "import warnings\n"
+        "import typer\n"
+        "from mscsim.cli.common import user_errors\n"
+        "from mscsim.errors import MscsimWarning\n"
+        "app = typer.Typer()\n"
+        "@app.command()\n"
+        "@user_errors\n"
+        "def run() -> None:\n"
+        "    for _ in range(3):\n"
+        "        warnings.warn('doses dropped', MscsimWarning, stacklevel=1)\n"
+        "        warnings.warn('overflow in a library', RuntimeWarning, stacklevel=1)\n"
+        "app()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("warning: doses dropped (3 times)") == 1
+    assert done.stderr.count("RuntimeWarning: overflow in a library") == 1

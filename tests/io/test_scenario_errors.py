@@ -94,6 +94,11 @@ BAD = [
         r"^dose\[0\]\.infusion_hours = 2\.0: only intravenous doses are infused",
     ),
     (
+        "infusion shorter than a minute",
+        GOOD.replace("count = 4", "count = 4\ninfusion_hours = 1e-320"),
+        r"^dose\[0\]\.infusion_hours = 1e-320: must be at least one minute \(0\.0167 h\); omit it",
+    ),
+    (
         "string for a number",
         GOOD.replace("weight_kg = 65", 'weight_kg = "heavy"'),
         r"^patient\.weight_kg = 'heavy': must be a number >=? [\d.]+ and <= 400$",

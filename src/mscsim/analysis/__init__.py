@@ -4,6 +4,7 @@ from mscsim.analysis.compare import (
     COMPARE_COLUMNS,
     compare_scenarios,
     compare_splits,
+    split_problem,
     split_scenario,
     treatment_window,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "reference_drug_withdrawal",
     "simulate_course",
     "simulate_with_dose_exposures",
+    "split_problem",
     "split_scenario",
     "treatment_window",
     "withdrawal",

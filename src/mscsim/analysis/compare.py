@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,12 +21,15 @@ from mscsim.engine.events import ResolvedDose
 from mscsim.engine.result import SimulationResult
 from mscsim.engine.solvers import Solver
 from mscsim.errors import SpecError
+from mscsim.evidence.doses import DoseAssessment, assess_dose
 from mscsim.models.base import Model
 from mscsim.models.disease import Outcome
-from mscsim.problem.build import problem_from_scenario, warn_population_unused
+from mscsim.problem.build import check_evidence, problem_from_scenario, warn_population_unused
+from mscsim.problem.events import DoseEvents
 from mscsim.problem.policy import EvidencePolicy
 from mscsim.problem.problem import Problem
 from mscsim.spec.dose import Dose
+from mscsim.spec.route import Route
 from mscsim.spec.scenario import Scenario
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "Comparison",
     "compare_scenarios",
     "compare_splits",
+    "split_problem",
     "split_scenario",
     "treatment_window",
 ]
@@ -65,25 +69,80 @@ deliver less (a sensitised host), above 1 when cells of earlier doses are still
 there (accumulation)."""
 
 
-def treatment_window(scenario: Scenario) -> float | None:
-    """Return the days a multi-dose regimen covers, or ``None`` for one administration.
-
-    ``n`` administrations from day ``a`` to day ``b`` cover ``(b - a) n / (n - 1)``
-    days: ``n`` equal slots, the last one after the last dose.
-    """
-    days = sorted({e.time_day for e in scenario.regimen.expand()})
+def _window(days: Sequence[float]) -> float | None:
+    """Return the days ``days`` (distinct, increasing) cover, or ``None`` for fewer than two."""
     if len(days) < 2:
         return None
     n = len(days)
     return (days[-1] - days[0]) * n / (n - 1)
 
 
+def treatment_window(scenario: Scenario) -> float | None:
+    """Return the days a multi-dose regimen covers, or ``None`` for one administration.
+
+    ``n`` administrations from day ``a`` to day ``b`` cover ``(b - a) n / (n - 1)``
+    days: ``n`` equal slots, the last one after the last dose.
+    """
+    return _window(sorted({e.time_day for e in scenario.regimen.expand()}))
+
+
+@dataclass(frozen=True)
+class _Split:
+    """One patient's regimen as ``k`` equal doses: where they start and what each is."""
+
+    first_day: float
+    interval_day: float
+    amount: float
+    route: Route
+    duration_day: float
+
+
+def _split_one(
+    days: Sequence[float],
+    amounts: Sequence[float],
+    kinds: set[tuple[Route, float]],
+    k: int,
+    window_days: float | None,
+    horizon: tuple[float, str],
+) -> _Split:
+    """Split one patient's administrations (days by time; ``kinds`` their routes and lengths).
+
+    ``horizon`` is the last day a dose may fall on and the field that sets it.
+    """
+    if len(kinds) > 1:
+        raise SpecError(
+            "dose: --split needs every administration to use one route and infusion length; "
+            "compare scenario files instead"
+        )
+    route, duration = next(iter(kinds))
+    window = _window(sorted(set(days)))
+    if window is None or window_days is not None:
+        window = DEFAULT_WINDOW_DAYS if window_days is None else window_days
+    if not 0 < window < math.inf:
+        raise SpecError(f"window_days = {window}: must be a finite number of days > 0")
+    first = min(days)
+    interval = window / k
+    last = first + (k - 1) * interval
+    horizon_day, horizon_field = horizon
+    if last > horizon_day + 1e-9:
+        raise SpecError(
+            f"split = {k}: the last dose would be on day {last:g}, after "
+            f"{horizon_field} = {horizon_day:g}; lengthen the horizon or shorten the window"
+        )
+    return _Split(first, interval, math.fsum(amounts) / k, route, duration)
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise SpecError(f"split = {k}: must be a whole number >= 1")
+
+
 def split_scenario(scenario: Scenario, k: int, window_days: float | None = None) -> Scenario:
     """Return ``scenario`` with its total cells given as ``k`` equal doses.
 
-    The doses keep the route (and infusion length) and start on the first dose day,
-    ``window / k`` days apart, where the window is :func:`treatment_window` or, for
-    a single administration, ``window_days`` (default :data:`DEFAULT_WINDOW_DAYS`).
+    The rules are :func:`split_problem`'s, applied to the scenario's dose lines
+    (cells as planned, before viability): the doses keep the route and infusion
+    length and must end by ``simulation.horizon_days``.
 
     Raises
     ------
@@ -91,43 +150,85 @@ def split_scenario(scenario: Scenario, k: int, window_days: float | None = None)
         If the scenario has no doses or more than one route or infusion length,
         ``k < 1``, or the split doses would run past the horizon.
     """
-    if k < 1:
-        raise SpecError(f"split = {k}: must be a whole number >= 1")
+    _check_k(k)
     events = scenario.regimen.expand()
     if not events:
         raise SpecError("dose: the scenario has no doses to split")
-    kinds = {(e.route, e.duration_day) for e in events}
-    if len(kinds) > 1:
-        raise SpecError(
-            "dose: --split needs every administration to use one route and infusion length; "
-            "compare scenario files instead"
-        )
-    route, duration = kinds.pop()
-    window = treatment_window(scenario)
-    if window is None or window_days is not None:
-        window = DEFAULT_WINDOW_DAYS if window_days is None else window_days
-    if not 0 < window < math.inf:
-        raise SpecError(f"window_days = {window}: must be a finite number of days > 0")
     weight = scenario.patient.weight_kg
-    total = math.fsum(e.cells_for(weight) for e in events)
-    first = events[0].time_day
-    interval = window / k
-    last = first + (k - 1) * interval
-    horizon = scenario.simulation.horizon_days
-    if last > horizon + 1e-9:
-        raise SpecError(
-            f"split = {k}: the last dose would be on day {last:g}, after "
-            f"simulation.horizon_days = {horizon:g}; lengthen the horizon or shorten the window"
-        )
+    split = _split_one(
+        [e.time_day for e in events],
+        [e.cells_for(weight) for e in events],
+        {(e.route, e.duration_day) for e in events},
+        k,
+        window_days,
+        (scenario.simulation.horizon_days, "simulation.horizon_days"),
+    )
     dose = Dose(
-        route=route,
-        cells=total / k,
-        day=first,
-        every_days=interval if k > 1 else None,
+        route=split.route,
+        cells=split.amount,
+        day=split.first_day,
+        every_days=split.interval_day if k > 1 else None,
         count=k,
-        infusion_hours=duration * 24.0 if duration > 0 else None,
+        infusion_hours=split.duration_day * 24.0 if split.duration_day > 0 else None,
     )
     return scenario.model_copy(update={"dose": (dose,)})
+
+
+def split_problem(problem: Problem, k: int, window_days: float | None = None) -> Problem:
+    """Return ``problem`` with each patient's total viable cells given as ``k`` equal doses.
+
+    Each patient's doses keep the route (and infusion length) and start on the
+    patient's first dose day, ``window / k`` days apart. The window is the days
+    the patient's doses cover (``n`` administrations from day ``a`` to day ``b``
+    cover ``(b - a) n / (n - 1)`` days) or, for a single administration,
+    ``window_days`` (default :data:`DEFAULT_WINDOW_DAYS`); ``window_days``, when
+    given, is used for every patient.
+
+    Raises
+    ------
+    SpecError
+        If a patient has no doses or more than one route or infusion length,
+        ``k < 1``, or a split dose would fall after the last output time
+        (``times_day``).
+    """
+    return _split_problem(problem, k, window_days, (float(problem.times_day[-1]), "times_day[-1]"))
+
+
+def _split_problem(
+    problem: Problem,
+    k: int,
+    window_days: float | None,
+    horizon: tuple[float, str],
+    owner: str = "the problem",
+) -> Problem:
+    _check_k(k)
+    events = problem.events
+    if not len(events):
+        raise SpecError(f"dose: {owner} has no doses to split")
+    rows: list[tuple[int, float, float, Route, float]] = []
+    for patient in range(problem.n_patients):
+        at = events.rows_of(patient)
+        if not at.size:
+            raise SpecError(f"dose: patient {patient} of {owner} has no doses to split")
+        split = _split_one(
+            events.time_day[at].tolist(),
+            events.amount_cells[at].tolist(),
+            {(events.route[i], float(events.duration_day[i])) for i in at},
+            k,
+            window_days,
+            horizon,
+        )
+        rows += [
+            (
+                patient,
+                split.first_day + i * split.interval_day,
+                split.amount,
+                split.route,
+                split.duration_day,
+            )
+            for i in range(k)
+        ]
+    return replace(problem, events=DoseEvents.from_rows(rows))
 
 
 @dataclass(frozen=True)
@@ -320,8 +421,45 @@ def _outcome(inputs: Problem) -> Outcome | None:
     return getattr(inputs.model, "outcome", None)
 
 
+def _one_patient(
+    problem: Problem | Scenario,
+    model: Model | None,
+    policy: EvidencePolicy,
+) -> tuple[Problem, float, str]:
+    """Return the problem of one patient, its horizon and the field that sets the horizon.
+
+    A scenario is turned into a problem here, once; a problem is taken as it is.
+    """
+    if isinstance(problem, Scenario):
+        built = problem_from_scenario(problem, model=model, policy=policy, n_patients=1)
+        return built, problem.simulation.horizon_days, "simulation.horizon_days"
+    if model is not None:
+        raise SpecError("model: a problem has its model; give model= with a scenario only")
+    if problem.n_patients != 1:
+        raise SpecError(
+            f"n_patients = {problem.n_patients}: compare simulates one patient; "
+            "take one with problem.take(...)"
+        )
+    return problem, float(problem.times_day[-1]), "times_day[-1]"
+
+
+def _check_split_evidence(problem: Problem, policy: EvidencePolicy) -> None:
+    """Check a scenario's split doses against the evidence, as its own doses were.
+
+    A split regimen is one dose line (``dose[0]``) of the cells before viability.
+    """
+    weight = float(problem.params["weight_kg"][0])
+    viability = problem.product.viability
+    assessments: dict[tuple[int, float], DoseAssessment] = {}
+    for d in problem.doses:
+        cells = float(d.viable_cells[0]) / viability
+        if (0, cells) not in assessments:
+            assessments[0, cells] = assess_dose(d.route, cells=cells, weight_kg=weight)
+    check_evidence(assessments, policy)
+
+
 def compare_splits(
-    scenario: Scenario,
+    problem: Problem | Scenario,
     splits: Sequence[int] = (1, 2, 4, 8),
     *,
     window_days: float | None = None,
@@ -332,39 +470,47 @@ def compare_splits(
     policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
     progress: Callable[[int, int], None] | None = None,
 ) -> Comparison:
-    """Compare the scenario's cells given as ``k`` equal doses, for each ``k`` in ``splits``.
+    """Compare the patient's cells given as ``k`` equal doses, for each ``k`` in ``splits``.
 
-    All regimens and the untreated course are one problem, each its own patient
-    (:func:`mscsim.problem.solve`). The table has one row per regimen and a last
-    row for the untreated course. ``model`` may be any model with the outputs
-    ``effect`` and ``cells_target`` (and ``cells_total`` for the courses); an
-    ``outcome`` attribute adds the outcome columns.
+    Each regimen is :func:`split_problem` of the problem; all regimens and the
+    untreated course (the problem with no events) are one problem, each its own
+    patient (:func:`mscsim.problem.solve`). The table has one row per regimen and a
+    last row for the untreated course.
+
+    Parameters
+    ----------
+    problem : Problem or Scenario
+        A problem of one patient, simulated to its last output time; a scenario
+        stands for the problem of its patient
+        (:func:`~mscsim.problem.problem_from_scenario`, with ``model`` and
+        ``policy``), simulated to ``simulation.horizon_days``.
+    model : Model, optional
+        With a scenario only: any model with the outputs ``effect`` and
+        ``cells_target`` (and ``cells_total`` for the courses); an ``outcome``
+        attribute adds the outcome columns.
 
     Raises
     ------
     SpecError
-        As :func:`split_scenario`, or for an empty or repeated ``splits``.
+        As :func:`split_problem`, for an empty or repeated ``splits``, or for a
+        problem of more than one patient.
     """
     if not splits or len(set(splits)) != len(splits):
         raise SpecError(f"split = {list(splits)}: give distinct whole numbers >= 1")
-    variants = [split_scenario(scenario, k, window_days) for k in splits]
-    prepared = [
-        problem_from_scenario(v, model=model, policy=policy, n_patients=1) for v in variants
-    ]
-    warn_population_unused("compare", {"the scenario": scenario})
-    if len({p.site for p in prepared}) != 1:  # pragma: no cover - one route per split
-        raise SpecError("dose: regimens to compare must share their target site")
-    inputs = prepared[0]
-    times = _times(scenario.simulation.horizon_days, resolution_day, [p.doses for p in prepared])
+    base, horizon, field = _one_patient(problem, model, policy)
+    if isinstance(problem, Scenario):
+        warn_population_unused("compare", {"the scenario": problem})
+    owner = "the scenario" if isinstance(problem, Scenario) else "the problem"
+    prepared = [_split_problem(base, k, window_days, (horizon, field), owner) for k in splits]
+    if isinstance(problem, Scenario):
+        for p in prepared:
+            _check_split_evidence(p, policy)
+    dose_sets = [p.doses for p in prepared] + [()]
+    times = _times(horizon, resolution_day, dose_sets)
     result = run_dose_sets(
-        inputs.model,
-        inputs.params,
-        [p.doses for p in prepared] + [()],
-        times,
-        solver=solver,
-        progress=progress,
+        base.model, base.params, dose_sets, times, solver=solver, progress=progress
     )
-    outcome = _outcome(inputs)
+    outcome = _outcome(base)
     rows: list[dict[str, object]] = []
     for i, p in enumerate(prepared):
         rows.append(
@@ -383,15 +529,41 @@ def compare_splits(
         }
     )
     labels = [str(r["regimen"]) for r in rows]
-    dose_sets = [p.doses for p in prepared] + [()]
     return Comparison(
         _frame(rows, outcome, effect_threshold),
         _courses(result, range(len(rows)), labels, outcome, dose_sets),
     )
 
 
+_DONOR_ONLY = frozenset({"immunosuppression"})
+"""Parameters that act on donor cells only: the untreated course ignores them."""
+
+
+def _untreated_key(item: Problem | Scenario, inputs: Problem, horizon: float) -> object:
+    """Return what decides an untreated course: items with equal keys share one row.
+
+    For a scenario, its patient (but immunosuppression), disease, parameters and
+    horizon; for a problem, its model (the object), parameters (but immunosuppression)
+    and horizon.
+    """
+    if isinstance(item, Scenario):
+        return json.dumps(
+            [
+                item.patient.model_dump(mode="json", exclude={"immunosuppression"}),
+                item.disease.model_dump(mode="json"),
+                item.parameters,
+                item.simulation.horizon_days,
+            ],
+            sort_keys=True,
+        )
+    params = tuple(
+        (k, v.tobytes()) for k, v in sorted(inputs.params.items()) if k not in _DONOR_ONLY
+    )
+    return ("problem", inputs.model, params, horizon)
+
+
 def compare_scenarios(
-    scenarios: Sequence[Scenario],
+    scenarios: Sequence[Problem | Scenario],
     names: Sequence[str] | None = None,
     *,
     effect_threshold: float = DEFAULT_EFFECT_THRESHOLD,
@@ -400,14 +572,19 @@ def compare_scenarios(
     solver: Solver | None = None,
     policy: EvidencePolicy = EvidencePolicy(),  # noqa: B008 - a frozen value
 ) -> Comparison:
-    """Compare arbitrary scenarios, each with its untreated course, in one table.
+    """Compare arbitrary problems or scenarios, each with its untreated course, in one table.
 
-    Rows are the scenarios (``regimen`` is its name) followed by an ``untreated``
-    row for each distinct patient, disease and parameter set (one if they share
-    them). Columns as :func:`compare_splits`; ``outcome_end`` is only comparable
-    between rows with the same outcome (``attrs["outcome"]`` is set when all share it).
-    The courses hold the treated and untreated courses; ``model``, ``solver`` and
-    ``policy`` are as in :func:`compare_splits`.
+    Rows are the problems (``regimen`` is its name) followed by an ``untreated``
+    row for each distinct untreated course, the problem with no events (one if
+    they share it): scenarios share it when their patient, disease, parameters and
+    horizon are equal; problems when they have the same model (the same object,
+    as in problem equality) and equal parameters and last output time
+    (immunosuppression, which acts on donor cells only, left out of both).
+    Columns as :func:`compare_splits`; ``outcome_end`` is only comparable between
+    rows with the same outcome (``attrs["outcome"]`` is set when all share it).
+    The courses hold the treated and untreated courses; each item is as the
+    ``problem`` of :func:`compare_splits`, with its ``model``, ``solver`` and
+    ``policy``.
     """
     if not scenarios:
         raise SpecError("scenarios: give at least one")
@@ -415,13 +592,12 @@ def compare_scenarios(
         list(names) if names is not None else [f"scenario {i + 1}" for i in range(len(scenarios))]
     )
     rows: list[dict[str, object]] = []
-    untreated_rows: dict[str, dict[str, object]] = {}
-    untreated_traces: dict[str, pd.DataFrame] = {}
+    untreated: list[tuple[object, dict[str, object], pd.DataFrame]] = []
     outcomes = set()
     traces = []
-    for name, scenario in zip(names, scenarios, strict=True):
-        inputs = problem_from_scenario(scenario, model=model, policy=policy, n_patients=1)
-        times = _times(scenario.simulation.horizon_days, resolution_day, [inputs.doses])
+    for name, item in zip(names, scenarios, strict=True):
+        inputs, horizon, _ = _one_patient(item, model, policy)
+        times = _times(horizon, resolution_day, [inputs.doses])
         result = run_dose_sets(
             inputs.model, inputs.params, [inputs.doses, ()], times, solver=solver
         )
@@ -436,30 +612,28 @@ def compare_scenarios(
                 "last_dose_exposure_ratio": _last_dose_ratio(result, 0, inputs.doses),
             }
         )
-        # Immunosuppression acts on donor cells only: the untreated course ignores it.
-        key = json.dumps(
-            [
-                scenario.patient.model_dump(mode="json", exclude={"immunosuppression"}),
-                scenario.disease.model_dump(mode="json"),
-                scenario.parameters,
-                scenario.simulation.horizon_days,
-            ],
-            sort_keys=True,
-        )
-        if key not in untreated_rows:
-            untreated_rows[key] = {
-                "regimen": f"untreated ({name})",
-                **_UNTREATED_DOSES,
-                **_metrics(result, 1, effect_threshold, outcome),
-            }
-            untreated_traces[key] = _courses(result, [1], [f"untreated ({name})"], outcome, [()])
-    warn_population_unused("compare", dict(zip(names, scenarios, strict=True)))
-    extra = list(untreated_rows.values())
+        key = _untreated_key(item, inputs, horizon)
+        if not any(key == seen for seen, _, _ in untreated):
+            untreated.append(
+                (
+                    key,
+                    {
+                        "regimen": f"untreated ({name})",
+                        **_UNTREATED_DOSES,
+                        **_metrics(result, 1, effect_threshold, outcome),
+                    },
+                    _courses(result, [1], [f"untreated ({name})"], outcome, [()]),
+                )
+            )
+    warn_population_unused(
+        "compare",
+        {n: s for n, s in zip(names, scenarios, strict=True) if isinstance(s, Scenario)},
+    )
+    extra = [row for _, row, _ in untreated]
     if len(extra) == 1:
         extra[0]["regimen"] = "untreated"
-        for trace in untreated_traces.values():
-            trace["regimen"] = "untreated"
-    traces += untreated_traces.values()
+        untreated[0][2]["regimen"] = "untreated"
+    traces += [trace for _, _, trace in untreated]
     shared = outcomes.pop() if len(outcomes) == 1 else None
     frame = _frame(rows + extra, shared, effect_threshold)
     return Comparison(frame, pd.concat(traces, ignore_index=True))

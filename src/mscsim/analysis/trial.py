@@ -17,6 +17,7 @@ against placebo trial rejects at about ``alpha`` (tested).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -456,6 +457,8 @@ def _n_for_power(
 ) -> float | None:
     """Return the treated-arm size for 80% power (control in the same ratio), or None.
 
+    None when there is no effect or spread, or when no size reaches 80% power.
+
     A normal-approximation t-test power calculation (statsmodels ``TTestIndPower``)
     with the simulated true effect and the pooled SD of the observed change; it
     ignores ANCOVA's baseline adjustment, so it is conservative for ``ancova``.
@@ -465,11 +468,17 @@ def _n_for_power(
     sd = float(np.sqrt(kept.groupby("arm")["change"].var().mean()))
     if not (sd > 0 and abs(effect) > 0):
         return None
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+
     ratio = spec.control.n / spec.treated.n
-    n = TTestIndPower().solve_power(
-        effect_size=abs(effect) / sd, alpha=spec.trial.alpha, power=0.8, ratio=ratio
-    )
-    return float(np.ceil(n))
+    with warnings.catch_warnings():
+        # No size reaches 80% power for a tiny effect: the root finder gives up (NaN).
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        n = TTestIndPower().solve_power(
+            effect_size=abs(effect) / sd, alpha=spec.trial.alpha, power=0.8, ratio=ratio
+        )
+    n = float(np.ravel(n)[0])
+    return float(np.ceil(n)) if math.isfinite(n) else None
 
 
 def power_curve(

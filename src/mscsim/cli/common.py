@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -49,16 +50,18 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", MscsimWarning)
-            try:
+        caught: list[warnings.WarningMessage] = []
+        try:
+            # Warnings are shown after the block: inside it, showing one records it again.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", MscsimWarning)
                 return func(*args, **kwargs)
-            except MscsimError as err:
-                _show_warnings(caught)  # before the error: the refusal is the last line
-                sys.stderr.write(f"error: {in_flags(str(err))}\n")
-                raise typer.Exit(code=2) from None
-            finally:
-                _show_warnings(caught)
+        except MscsimError as err:
+            _show_warnings(caught)  # before the error: the refusal is the last line
+            sys.stderr.write(f"error: {in_flags(str(err))}\n")
+            raise typer.Exit(code=2) from None
+        finally:
+            _show_warnings(caught)
 
     return wrapper
 
@@ -137,10 +140,20 @@ def executor_for(dask: str | None, chunk_size: int) -> Executor:
 
 
 def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """Print and forget the caught warnings: mscsim's as ``warning: ...`` lines."""
+    """Print and forget the caught warnings, each distinct one once, in order.
+
+    mscsim's print as ``warning: ...`` lines (with ``(N times)`` when repeated);
+    others as Python shows them.
+    """
+    counts = Counter((w.category, str(w.message)) for w in caught)
     for w in caught:
+        key = (w.category, str(w.message))
+        if key not in counts:
+            continue  # shown already
+        times = counts.pop(key)
         if issubclass(w.category, MscsimWarning):
-            sys.stderr.write(f"warning: {in_flags(str(w.message))}\n")
+            again = f" ({times} times)" if times > 1 else ""
+            sys.stderr.write(f"warning: {in_flags(str(w.message))}{again}\n")
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     caught.clear()

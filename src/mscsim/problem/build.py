@@ -27,7 +27,13 @@ from mscsim.problem.policy import EvidencePolicy
 from mscsim.problem.problem import Problem, Provenance
 from mscsim.spec.scenario import Scenario
 
-__all__ = ["as_problem", "default_model", "problem_from_scenario", "warn_population_unused"]
+__all__ = [
+    "as_problem",
+    "check_evidence",
+    "default_model",
+    "problem_from_scenario",
+    "warn_population_unused",
+]
 
 
 def default_model(scenario: Scenario) -> Model:
@@ -77,7 +83,7 @@ def problem_from_scenario(
     product = resolve_product(scenario.product, patient_age_years=scenario.patient.age_years)
     params.update({k: np.array([v]) for k, v in product.covariates().items()})
     doses, assessments = _doses(scenario, product.viability)
-    _check_evidence(assessments, policy)
+    check_evidence(assessments, policy)
     lot = _check_lot(scenario, policy)
     sim = scenario.simulation
     n_patients = sim.n_patients if n_patients is None else n_patients
@@ -140,7 +146,7 @@ def _doses(
     return tuple(doses), assessments
 
 
-def _check_evidence(
+def check_evidence(
     assessments: Mapping[tuple[int, float], DoseAssessment], policy: EvidencePolicy
 ) -> None:
     """Warn about unchecked doses; refuse (or warn about) doses beyond the evidence."""

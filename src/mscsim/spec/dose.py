@@ -10,7 +10,10 @@ from mscsim.spec.base import Choice, SpecModel
 from mscsim.spec.route import Route
 from mscsim.units import cells_from_per_kg
 
-__all__ = ["Dose"]
+__all__ = ["MIN_INFUSION_HOURS", "Dose"]
+
+MIN_INFUSION_HOURS = 1 / 60
+"""Shortest infusion (one minute); a faster administration is a bolus (omit the key)."""
 
 
 class Dose(SpecModel):
@@ -37,7 +40,8 @@ class Dose(SpecModel):
         doses on days 0, 90, 180 and 270. Administrations after a scenario's
         ``simulation.horizon_days`` are not simulated (with a warning).
     infusion_hours : float, optional
-        Duration of an intravenous infusion; omitted means a bolus.
+        Duration of an intravenous infusion, from one minute to 72 h; omitted
+        means a bolus.
 
     Examples
     --------
@@ -65,6 +69,11 @@ class Dose(SpecModel):
             raise ValueError(
                 f"every_days: missing while count = {self.count}; "
                 "a repeating schedule needs the interval in days (e.g. every_days = 90)"
+            )
+        if self.infusion_hours is not None and self.infusion_hours < MIN_INFUSION_HOURS:
+            raise ValueError(
+                f"infusion_hours = {self.infusion_hours}: must be at least one minute "
+                f"({MIN_INFUSION_HOURS:.4f} h); omit it for a bolus"
             )
         if self.infusion_hours is not None and self.route is not Route.INTRAVENOUS:
             raise ValueError(
