@@ -116,7 +116,7 @@ def test_a_trial_larger_than_memory_is_refused_before_it_runs(
         run_trial(trial(), replicates=kwargs["replicates"], n_per_arm=kwargs.get("n_per_arm"))
 
 
-@pytest.mark.parametrize("day", [math.nan, math.inf, -1.0])
+@pytest.mark.parametrize("day", [math.nan, math.inf, -1.0, 2.0**63 - 1])
 def test_a_visit_day_that_is_not_a_finite_day_is_refused(day: float) -> None:
     with pytest.raises(ValidationError, match=r"trial\.visit_days\.1"):
         trial(trial={"visit_days": [30.0, day]})

@@ -145,6 +145,8 @@ def test_simulate_accepts_a_solver_object_or_an_engine_name() -> None:
         (lambda: solver_named("euler"), "engine = 'euler'"),
         (lambda: InProcess(chunk_size=0), "chunk_size = 0"),
         (lambda: DaskExecutor("lan:4"), "dask address = 'lan:4'"),
+        (lambda: DaskExecutor("tcp://"), r"dask address = 'tcp://': use tcp://HOST:PORT"),
+        (lambda: DaskExecutor("tcp://host"), r"dask address = 'tcp://host': use tcp://HOST:PORT"),
         (lambda: DaskExecutor("local:x"), "local:N needs a whole number"),
         (lambda: ev(1e7, route="oral"), "ev route = 'oral'"),
         (lambda: ev(1e7, route="intravenous", count=2), "ev every_days = None"),

@@ -71,7 +71,12 @@ def check_dask(address: str | None) -> None:
 
     ``local:N`` may start up to 4 workers per CPU of this machine.
     """
-    if address is None or address.startswith("tcp://"):
+    if address is None:
+        return
+    if address.startswith("tcp://"):
+        from mscsim.problem.executors import DaskExecutor
+
+        DaskExecutor(address)  # checks the address' form; connecting waits for the work
         return
     if address != "local" and not address.startswith("local:"):
         raise SpecError(f"--dask = {address!r}: use tcp://HOST:PORT, local or local:N")

@@ -7,6 +7,7 @@ numbers do not depend on the chunk size or the executor.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -22,6 +23,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_CHUNK_SIZE = 5_000
+_TCP_ADDRESS = re.compile(r"tcp://[^\s:/]+:[0-9]{1,5}")
+"""A scheduler address: a host name or IPv4 address and a port."""
 """Patients simulated together: large enough to vectorize, small enough to stream."""
 
 
@@ -118,7 +121,7 @@ class DaskExecutor:
                 raise SpecError(
                     f"dask address = {self.address!r}: local:N needs a whole number N >= 1"
                 )
-        elif not self.address.startswith("tcp://"):
+        elif not _TCP_ADDRESS.fullmatch(self.address):
             raise SpecError(
                 f"dask address = {self.address!r}: use tcp://HOST:PORT, local or local:N"
             )

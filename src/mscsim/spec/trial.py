@@ -34,7 +34,7 @@ class TrialSettings(SpecModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     analysis: Literal["ancova", "welch"] = "ancova"
     dropout: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
-    visit_days: Items[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = ()
+    visit_days: Items[Annotated[float, Field(ge=0, le=36_500, allow_inf_nan=False)]] = ()
     max_step_day: float = Field(default=0.5, gt=0, le=5)
 
 
