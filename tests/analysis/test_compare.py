@@ -224,7 +224,7 @@ def test_split_problem_refusals_name_the_fields() -> None:
     mixed = replace(
         problem, events=(ev(1e7, route="intravenous") + ev(1e7, route="intramuscular")).table()
     )
-    with pytest.raises(SpecError, match=r"^dose: --split needs every administration"):
+    with pytest.raises(SpecError, match=r"^dose: a split needs every administration"):
         split_problem(mixed, 2)
 
 
@@ -277,3 +277,11 @@ def test_split_doses_of_a_scenario_are_checked_against_the_evidence() -> None:
     with pytest.warns(match="beyond the highest"):
         table = compare_splits(scenario, (1,), policy=EvidencePolicy(True)).table
     assert table["n_doses"].tolist() == [1, 0]
+
+
+def test_a_split_whose_last_infusion_would_end_after_the_horizon_is_refused() -> None:
+    events = ev(1e8, route="intravenous", infusion_hours=12).table(1)
+    problem = Problem(TherapyModel(), {}, events, np.array([0.0, 10.0]))
+    split_problem(problem, 2, window_days=19.0)  # the last ends on day 9.5: fine
+    with pytest.raises(SpecError, match=r"^split = 2: the last dose would end on day 10\.5"):
+        split_problem(problem, 2, window_days=20.0)

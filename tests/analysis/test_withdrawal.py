@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from mscsim.analysis import msc_withdrawal, reference_drug_withdrawal, withdrawal
@@ -125,3 +126,16 @@ def test_bad_withdrawal_requests_are_refused(
     scenario = build_scenario(**sections, simulation={"horizon_days": 300})
     with pytest.raises(SpecError, match=message):
         msc_withdrawal(scenario, **kwargs)  # type: ignore[arg-type]
+
+
+def test_withdrawal_of_a_problem_with_several_patients_is_refused() -> None:
+    from mscsim.analysis import withdrawal_analysis
+    from mscsim.problem import problem_from_scenario
+
+    scenario = build_scenario(dose=REGIMEN, disease=DISEASES[1], simulation={"horizon_days": 300})
+    problem = problem_from_scenario(scenario, n_patients=3)
+    with pytest.raises(SpecError, match=r"^n_patients = 3: withdrawal simulates one patient"):
+        withdrawal_analysis(problem, stop_day=150, horizon_day=400)
+    assert (
+        withdrawal_analysis(problem.take(np.array([0])), stop_day=150, horizon_day=400).rebound >= 0
+    )

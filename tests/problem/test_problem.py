@@ -152,11 +152,30 @@ def test_simulate_accepts_a_solver_object_or_an_engine_name() -> None:
         (lambda: ev(1e7, route="intravenous", count=2), "ev every_days = None"),
         (lambda: ev(-1.0, route="intravenous"), "ev amount_cells = -1.0"),
         (lambda: ev(1.0, route="intravenous").to(3).table(2), "events.patient: 3"),
+        (
+            lambda: ev(1.0, route="intravenous").to(0, 0),
+            r"ev\(...\).to\(0, 0\): give one or more distinct",
+        ),
+        (
+            lambda: ev(1e7, route="intravenous", infusion_hours=1e-8).table(1),
+            "events.duration_day: an infusion lasts at least one minute",
+        ),
+        (
+            lambda: problem_from_scenario(build_scenario(), n_patients=0),
+            "n_patients = 0: must be a whole number >= 1",
+        ),
     ],
 )
 def test_bad_options_are_refused_naming_the_option(make: object, message: str) -> None:
     with pytest.raises(SpecError, match=message.replace("[", r"\[")):
         make()  # type: ignore[operator]
+
+
+def test_take_refuses_a_repeated_or_unknown_row() -> None:
+    problem = problem_from_scenario(build_scenario(), n_patients=2)
+    for rows in ([0, 0], [2]):
+        with pytest.raises(SpecError, match=r"^rows = .*: give distinct patient rows from 0 to 1"):
+            problem.take(np.array(rows))
 
 
 def test_in_process_maps_in_order_with_progress() -> None:

@@ -111,8 +111,8 @@ def _split_one(
     """
     if len(kinds) > 1:
         raise SpecError(
-            "dose: --split needs every administration to use one route and infusion length; "
-            "compare scenario files instead"
+            "dose: a split needs every administration to use one route and infusion length; "
+            "compare scenarios instead"
         )
     route, duration = next(iter(kinds))
     window = _window(sorted(set(days)))
@@ -124,9 +124,10 @@ def _split_one(
     interval = window / k
     last = first + (k - 1) * interval
     horizon_day, horizon_field = horizon
-    if last > horizon_day + 1e-9:
+    if last + duration > horizon_day + 1e-9:
+        ends = f"end on day {last + duration:g}" if duration else f"be on day {last:g}"
         raise SpecError(
-            f"split = {k}: the last dose would be on day {last:g}, after "
+            f"split = {k}: the last dose would {ends}, after "
             f"{horizon_field} = {horizon_day:g}; lengthen the horizon or shorten the window"
         )
     return _Split(first, interval, math.fsum(amounts) / k, route, duration)

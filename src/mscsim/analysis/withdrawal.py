@@ -162,9 +162,15 @@ def withdrawal_analysis(
     Raises
     ------
     SpecError
-        Without an outcome, with fewer than two administration days, or with a stop
+        For more than one patient, without an outcome, with fewer than two
+        administration days, or with a stop
         day before the first dose, after the last one or after the horizon.
     """
+    if problem.n_patients != 1:
+        raise SpecError(
+            f"n_patients = {problem.n_patients}: withdrawal simulates one patient; "
+            "take one with problem.take(...)"
+        )
     model, params, doses = problem.model, problem.params, problem.doses
     outcome: Outcome | None = getattr(model, "outcome", None)
     if outcome is None:

@@ -73,6 +73,7 @@ _FLAG_WORDING = {
     "allow it with EvidencePolicy(allow_failed_lot=True)": "pass --allow-failed-lot to simulate it",
     "the policy allows a failed lot": "because of --allow-failed-lot",
     "dask address = ": "--dask = ",
+    "percentile summary: ": "--summary: ",
 }
 """How the core's options are spelled on the command line."""
 

@@ -208,7 +208,8 @@ class PercentileSummary:
         need = 4 * n_patients * times_day.size * len(outputs)
         if need > MAX_SUMMARY_BYTES:
             raise SpecError(
-                f"--summary: {n_patients} patients x {times_day.size} times x {len(outputs)} "
+                f"percentile summary: {n_patients} patients x {times_day.size} times x "
+                f"{len(outputs)} "
                 f"outputs need {need / 2**30:.1f} GiB; use fewer patients or a coarser "
                 "output_every_days"
             )

@@ -87,6 +87,8 @@ def problem_from_scenario(
     lot = _check_lot(scenario, policy)
     sim = scenario.simulation
     n_patients = sim.n_patients if n_patients is None else n_patients
+    if isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1:
+        raise SpecError(f"n_patients = {n_patients!r}: must be a whole number >= 1")
     return Problem(
         model=model,
         params=params,

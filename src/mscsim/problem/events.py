@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from mscsim.engine.events import ResolvedDose
 from mscsim.errors import SpecError
 from mscsim.models.base import Array
+from mscsim.spec.dose import MIN_INFUSION_HOURS
 from mscsim.spec.route import Route
 from mscsim.units import days_from_hours
 
@@ -63,6 +64,11 @@ class DoseEvents:
         for name, values in (("time_day", self.time_day), ("duration_day", self.duration_day)):
             if not np.all(np.isfinite(values)) or np.any(values < 0):
                 raise SpecError(f"events.{name}: must be finite and >= 0")
+        if np.any((self.duration_day > 0) & (self.duration_day < MIN_INFUSION_HOURS / 24)):
+            raise SpecError(
+                f"events.duration_day: an infusion lasts at least one minute "
+                f"({MIN_INFUSION_HOURS / 24:.3g} d); use 0 for a bolus"
+            )
         if not np.all(np.isfinite(self.amount_cells)) or np.any(self.amount_cells < 0):
             raise SpecError("events.amount_cells: must be finite and >= 0 viable cells")
         if np.any(self.patient < 0):
@@ -192,8 +198,8 @@ class EventPlan:
 
     def to(self, *patients: int) -> EventPlan:
         """Give this plan's doses to ``patients`` only (rows of the problem)."""
-        if not patients or any(p < 0 for p in patients):
-            raise SpecError(f"ev(...).to{patients}: give one or more patient rows >= 0")
+        if not patients or any(p < 0 for p in patients) or len(set(patients)) < len(patients):
+            raise SpecError(f"ev(...).to{patients}: give one or more distinct patient rows >= 0")
         return EventPlan(tuple(replace(line, patients=patients) for line in self.lines))
 
     def table(self, n_patients: int = 1) -> DoseEvents:

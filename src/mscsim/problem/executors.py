@@ -23,9 +23,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_CHUNK_SIZE = 5_000
+"""Patients simulated together: large enough to vectorize, small enough to stream."""
 _TCP_ADDRESS = re.compile(r"tcp://[^\s:/]+:[0-9]{1,5}")
 """A scheduler address: a host name or IPv4 address and a port."""
-"""Patients simulated together: large enough to vectorize, small enough to stream."""
 
 
 def patient_chunks(

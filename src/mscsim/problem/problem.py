@@ -143,7 +143,19 @@ class Problem:
         return {k: np.array(v, dtype=np.intp) for k, v in groups.items()}
 
     def take(self, rows: NDArray[np.intp]) -> Problem:
-        """Return the problem of the patients at ``rows`` (their events renumbered)."""
+        """Return the problem of the patients at ``rows`` (their events renumbered).
+
+        Raises
+        ------
+        SpecError
+            If a row is repeated or not a patient row.
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        if np.unique(rows).size != rows.size or np.any((rows < 0) | (rows >= self.n_patients)):
+            raise SpecError(
+                f"rows = {rows.tolist()}: give distinct patient rows from 0 to "
+                f"{self.n_patients - 1}"
+            )
         keep = np.isin(self.events.patient, rows)
         renumber = np.full(self.n_patients, -1, dtype=np.int64)
         renumber[rows] = np.arange(len(rows))
