@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +14,16 @@ import pytest
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
-from mscsim.analysis.extrema import course_extrema, dense_times
+from mscsim.analysis.doses import simulate_course
+from mscsim.analysis.extrema import EXTREMA_COLUMNS, course_extrema, dense_times
 from mscsim.engine import simulate
-from mscsim.engine.events import ResolvedDose
+from mscsim.engine.events import ResolvedDose, Schedule
 from mscsim.engine.integrate import EngineName, initial_states
+from mscsim.engine.solvers import Integration, ScipySolver, Solver, solver_named
 from mscsim.errors import SpecError
 from mscsim.io.scenario import load_scenario
-from mscsim.models.base import full_rhs
-from mscsim.problem import ScenarioInputs, prepare_scenario
+from mscsim.models.base import Array, Model, Params, full_rhs
+from mscsim.problem import Problem, ScenarioInputs, ev, prepare_scenario, solve
 from mscsim.spec.route import Route
 from tests.conftest import FIRST_ORDER, build_scenario
 
@@ -30,10 +34,8 @@ ENGINE_RTOL = {"fast": RTOL, "scipy": 1e-5}
 
 
 def _extrema(inputs: ScenarioInputs, engine: EngineName = "fast", **kwargs: Any) -> pd.DataFrame:
-    result = simulate(
-        inputs.model, inputs.doses, times_day=inputs.times_day, params=inputs.params, engine=engine
-    )
-    table = course_extrema(result, inputs.model, inputs.doses, params=inputs.params, **kwargs)
+    solver = solver_named(engine)
+    table = course_extrema(solve(inputs, solver), inputs, solver, **kwargs)
     return table.set_index("output")
 
 
@@ -128,7 +130,7 @@ def test_an_untreated_course_has_no_cell_and_patients_are_reported_each() -> Non
     result = simulate(
         inputs.model, inputs.doses, times_day=inputs.times_day, params=inputs.params, n_patients=3
     )
-    table = course_extrema(result, inputs.model, inputs.doses, params=inputs.params)
+    table = course_extrema(result, inputs)
     cells = table[table["output"] == "cells_total"]
     assert cells["patient_id"].tolist() == [0, 1, 2]
     assert (cells["peak"] == 0).all() and cells["last_day_at_level"].isna().all()
@@ -138,9 +140,7 @@ def test_an_unknown_output_is_refused_by_name() -> None:
     inputs = prepare_scenario(build_scenario())
     result = simulate(inputs.model, inputs.doses, times_day=inputs.times_day, params=inputs.params)
     with pytest.raises(SpecError, match="outputs = 'cells_brain'"):
-        course_extrema(
-            result, inputs.model, inputs.doses, params=inputs.params, outputs=["cells_brain"]
-        )
+        course_extrema(result, inputs, outputs=["cells_brain"])
 
 
 def test_dense_times_keep_every_given_time_and_add_points_after_each_dose() -> None:
@@ -155,3 +155,73 @@ def test_dense_times_keep_every_given_time_and_add_points_after_each_dose() -> N
     for start in (0.0, 1 / 24, 90.0):
         assert np.count_nonzero((dense > start) & (dense < start + 1)) >= 20
     assert not np.any((dense > 8) & (dense < 90) & (dense % 1 != 0))
+
+
+def test_patients_on_their_own_schedules_each_get_the_extrema_of_their_own_problem() -> None:
+    base = prepare_scenario(load_scenario(SCA))
+    infused = ev(1e8, route="intravenous", infusion_hours=1)
+    boluses = ev(5e7, route="intramuscular", day=3, every_days=5, count=2)
+    plan = infused.to(0, 2) + boluses.to(1)
+    params = {**base.params, "weight_kg": np.array([60.0, 70.0, 80.0])}
+    ids = np.array([10, 11, 12])
+    problem = Problem(base.model, params, plan.table(3), base.times_day, patient_ids=ids)
+    names = ["cells_total", "cells_lung"]
+    table = simulate_course(problem).extrema(names)
+    assert list(table.columns) == list(EXTREMA_COLUMNS)
+    assert table["patient_id"].tolist() == [10, 10, 11, 11, 12, 12]
+    assert table["output"].tolist() == names * 3
+    for row, own in enumerate((infused, boluses, infused)):
+        weight = {**base.params, "weight_kg": params["weight_kg"][row : row + 1]}
+        alone = Problem(base.model, weight, own.table(1), base.times_day)
+        expected = simulate_course(alone).extrema(names)
+        got = table.iloc[2 * row : 2 * row + 2].reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            got.drop(columns="patient_id"), expected.drop(columns="patient_id"), rtol=1e-12
+        )
+
+
+@dataclass
+class CountingSolver:
+    """A custom solver: ``inner`` with a count of its calls."""
+
+    inner: Solver
+    calls: int = 0
+
+    @property
+    def name(self) -> str:
+        return "counting"
+
+    def integrate(
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        y0: Array,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Integration:
+        self.calls += 1
+        return self.inner.integrate(model, params, schedule, y0, progress=progress)
+
+
+def test_the_extrema_of_a_course_resume_with_the_solver_object_that_made_it() -> None:
+    inputs = prepare_scenario(load_scenario(SCA))
+    solver = CountingSolver(ScipySolver(rtol=1e-9))
+    course = simulate_course(inputs, solver)
+    assert course.solver is solver
+    made = solver.calls
+    course.extrema(["cells_lung"])
+    assert solver.calls > made
+    # A result of a custom solver without that solver cannot be resumed.
+    with pytest.raises(SpecError, match="engine = 'counting'"):
+        course_extrema(course.run, inputs)
+
+
+def test_a_tight_scipy_course_has_extrema_only_the_tight_solver_reaches() -> None:
+    inputs = prepare_scenario(load_scenario(SCA))
+    _, peak_ref = reference_lung_peak(inputs)
+    # LSODA at its default rtol 1e-6 is off by about 3e-9 here; at 1e-9, by 4e-11.
+    tight = simulate_course(inputs, ScipySolver(rtol=1e-9)).extrema(["cells_lung"]).iloc[0]
+    assert math.isclose(tight["peak"], peak_ref, rel_tol=5e-10)
+    loose = simulate_course(inputs, ScipySolver()).extrema(["cells_lung"]).iloc[0]
+    assert not math.isclose(loose["peak"], peak_ref, rel_tol=5e-10)

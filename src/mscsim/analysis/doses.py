@@ -13,7 +13,7 @@ exposure and its exact peaks (:mod:`mscsim.analysis.extrema`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from mscsim.analysis.extrema import course_extrema
 from mscsim.engine.events import TIME_TOL_DAY, ResolvedDose
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.solvers import Solver
+from mscsim.engine.solvers import FastSolver, Solver
 from mscsim.errors import SpecError
 from mscsim.models.base import Array
 from mscsim.problem.build import as_problem
@@ -175,10 +175,14 @@ class Course:
         The model, parameters, dose events and output times simulated.
     run : SimulationResult
         The simulation at the problem's output times and every dose day.
+    solver : Solver
+        The solver that made ``run``, options included (:meth:`extrema` resumes
+        with it).
     """
 
     problem: Problem
     run: SimulationResult
+    solver: Solver = field(default_factory=FastSolver)
 
     @property
     def inputs(self) -> Problem:
@@ -200,14 +204,7 @@ class Course:
 
     def extrema(self, outputs: Sequence[str] | None = None, level: float = 1.0) -> pd.DataFrame:
         """Return exact peaks, their days and last days at ``level`` (:func:`course_extrema`)."""
-        return course_extrema(
-            self.run,
-            self.problem.model,
-            self.problem.doses,
-            params=self.problem.params,
-            outputs=outputs,
-            level=level,
-        )
+        return course_extrema(self.run, self.problem, self.solver, outputs=outputs, level=level)
 
 
 def problem_dose_exposures(result: SimulationResult, problem: Problem) -> pd.DataFrame:
@@ -270,9 +267,10 @@ def simulate_course(
     (True, True)
     """
     problem = as_problem(problem)
+    solver = FastSolver() if solver is None else solver
     times = with_dose_times(problem.times_day, problem.events.time_day)
     result = solve(problem.with_times(times), solver, progress=progress)
-    return Course(problem, result)
+    return Course(problem, result, solver)
 
 
 def with_dose_times(times_day: np.ndarray, dose_days: ArrayLike) -> np.ndarray:

@@ -6,8 +6,10 @@ one-hour intravenous infusion the lung holds most cells for a few hours only.
 output is at or above a level (one viable cell), to the accuracy of the
 integration:
 
-1. the course is resumed from the result's states and sampled densely after every
-   dose start and infusion end (:func:`dense_times`);
+1. the course is resumed from the result's states, with the solver that made it,
+   and sampled densely after every dose start and infusion end
+   (:func:`dense_times`); patients with different dose schedules are examined
+   each under their own doses;
 2. at each local maximum of the samples, the slope of the output along the
    solution (from the model's right-hand side and the running infusions) tells
    whether the true maximum lies between samples: a change of sign from + to -;
@@ -27,15 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from mscsim.engine.events import TIME_TOL_DAY, ResolvedDose
 from mscsim.engine.integrate import simulate
 from mscsim.engine.result import SimulationResult
-from mscsim.engine.solvers import EngineName
+from mscsim.engine.solvers import Solver, solver_named
 from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter
 from mscsim.models.base import Array, Model, Params, full_rhs, n_param_rows, nonnegative_mask
+from mscsim.problem.problem import Problem
 from mscsim.spec.route import Route
 
 __all__ = ["EXTREMA_COLUMNS", "XTOL_DAY", "course_extrema", "dense_times"]
@@ -158,12 +161,12 @@ class _Resumed:
 
 @dataclass(frozen=True)
 class _Patient:
-    """One patient's model, parameters, doses and engine."""
+    """One patient's model, parameters, doses and solver."""
 
     model: Model
     params: dict[str, Array]
     doses: tuple[ResolvedDose, ...]
-    engine: EngineName
+    solver: Solver
     splits: dict[Route, Array]
     rhs: Callable[[float, Array], Array]
 
@@ -173,7 +176,7 @@ class _Patient:
         model: Model,
         params: Mapping[str, Array],
         doses: Sequence[ResolvedDose],
-        engine: EngineName,
+        solver: Solver,
         p: int,
     ) -> _Patient:
         """Return patient ``p``'s slice of per-patient parameters and doses."""
@@ -187,7 +190,7 @@ class _Patient:
             for d in doses
         )
         splits = {d.route: model.dose_split(d.route, own)[:, 0] for d in mine}
-        return cls(model, own, mine, engine, splits, full_rhs(model, own))
+        return cls(model, own, mine, solver, splits, full_rhs(model, own))
 
     def event_times(self) -> Array:
         """Return the dose starts and infusion ends."""
@@ -215,7 +218,7 @@ class _Patient:
             doses,
             times_day=np.concatenate([[t0], times]),
             params=self.params,
-            engine=self.engine,
+            solver=self.solver,
         )
         return run.states[:, 0, 1:]
 
@@ -391,10 +394,9 @@ def _last_at_level(course: _Course, name: str, values: Array, level: float) -> f
 
 def course_extrema(
     result: SimulationResult,
-    model: Model,
-    doses: Sequence[ResolvedDose],
+    problem: Problem,
+    solver: Solver | None = None,
     *,
-    params: Mapping[str, ArrayLike],
     outputs: Sequence[str] | None = None,
     level: float = 1.0,
     span_days: float = 7.0,
@@ -404,13 +406,15 @@ def course_extrema(
     Parameters
     ----------
     result : SimulationResult
-        A simulation of ``model`` under ``doses`` with ``params``; the search
-        resumes from its states, with its engine.
-    model : Model
-    doses : sequence of ResolvedDose
-        The doses simulated.
-    params : mapping of str to array_like
-        The parameters simulated (shape (1,) or (n_patients,)).
+        A simulation of ``problem``'s patients, in problem order, made by
+        ``solver`` (:func:`mscsim.problem.solve`); its output times may differ
+        from the problem's. The search resumes from its states.
+    problem : Problem
+        The model, parameters and per-patient dose events simulated.
+    solver : Solver, optional
+        The solver that made ``result``, options included; it re-simulates the
+        stretches searched. Default: the built-in solver named ``result.engine``
+        with its default options.
     outputs : sequence of str, optional
         Outputs to examine (default: every output of ``result``).
     level : float
@@ -421,38 +425,76 @@ def course_extrema(
     Returns
     -------
     DataFrame
-        One row per output and patient, columns :data:`EXTREMA_COLUMNS`.
+        One row per output and patient (by patient in problem order, then output),
+        columns :data:`EXTREMA_COLUMNS`.
+
+    Raises
+    ------
+    SpecError
+        If an output is unknown, ``result`` does not hold ``problem``'s patients,
+        or no solver is given for a result of a solver that is not built in.
 
     Notes
     -----
-    Costs a few short simulations per output and patient; patients sharing every
-    parameter and dose are examined once. A patient whose integration failed
-    (``result.status``) gets NaN.
+    Patients are examined per dose schedule (:meth:`Problem.schedule_groups`),
+    each under its own doses. Costs a few short simulations per output and
+    patient; patients of one schedule sharing every parameter and dose amount are
+    examined once. A patient whose integration failed (``result.status``) gets NaN.
     """
     names = list(result.outputs) if outputs is None else list(outputs)
     unknown = [n for n in names if n not in result.outputs]
     if unknown:
         raise SpecError(f"outputs = {unknown[0]!r}: not an output of model {result.model}")
-    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in params.items()}
     n = result.n_patients
-    ids = result.patient_ids if result.patient_ids.size == n else np.arange(n)
+    if n != problem.n_patients:
+        raise SpecError(
+            f"result: {n} patient(s), but the problem has {problem.n_patients}; "
+            "give the result of this problem"
+        )
+    if solver is None:
+        solver = solver_named(result.engine)
+    ids = result.patient_ids if result.patient_ids.size == n else problem.patient_ids
+    found: dict[int, list[tuple[float, float, float]]] = {}
+    for rows in problem.schedule_groups().values():
+        group = problem.take(rows)
+        doses = group.events.doses_for(np.arange(group.n_patients, dtype=np.intp))
+        found.update(_group_extrema(result, group, doses, solver, rows, names, level, span_days))
+    table = [
+        (name, int(ids[i]), *row)
+        for i in range(n)
+        for name, row in zip(names, found[i], strict=True)
+    ]
+    return pd.DataFrame(table, columns=list(EXTREMA_COLUMNS))
+
+
+def _group_extrema(
+    result: SimulationResult,
+    group: Problem,
+    doses: Sequence[ResolvedDose],
+    solver: Solver,
+    rows: NDArray[np.intp],
+    names: Sequence[str],
+    level: float,
+    span_days: float,
+) -> dict[int, list[tuple[float, float, float]]]:
+    """Return the extrema of the patients of one schedule, keyed by their row in ``result``."""
+    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in group.params.items()}
     shared = n_param_rows(p) == 1 and all(np.size(d.viable_cells) == 1 for d in doses)
-    engine: EngineName = "scipy" if result.engine == "scipy" else "fast"
-    rows: list[tuple[str, int, float, float, float]] = []
+    out: dict[int, list[tuple[float, float, float]]] = {}
     once: list[tuple[float, float, float]] | None = None
-    for i in range(n):
-        if result.status[i] != 0:
-            found = [(math.nan, math.nan, math.nan)] * len(names)
-        elif shared and once is not None:
-            found = once
-        else:
-            patient = _Patient.of(model, p, doses, engine, i)
-            course = _Course(patient, result.times_day.copy(), result.states[:, i, :].copy())
-            course.densify(span_days)
-            found = once = []
-            for name in names:
-                values = patient.output(course.states, name)
-                last = _last_at_level(course, name, values, level)
-                found.append((*_peak(course, name, values), last))
-        rows.extend((name, int(ids[i]), *row) for name, row in zip(names, found, strict=True))
-    return pd.DataFrame(rows, columns=list(EXTREMA_COLUMNS))
+    for j, row in enumerate(rows.tolist()):
+        if result.status[row] != 0:
+            out[row] = [(math.nan, math.nan, math.nan)] * len(names)
+            continue
+        if shared and once is not None:
+            out[row] = once
+            continue
+        patient = _Patient.of(group.model, p, doses, solver, j)
+        course = _Course(patient, result.times_day.copy(), result.states[:, row, :].copy())
+        course.densify(span_days)
+        once = out[row] = []
+        for name in names:
+            values = patient.output(course.states, name)
+            last = _last_at_level(course, name, values, level)
+            once.append((*_peak(course, name, values), last))
+    return out

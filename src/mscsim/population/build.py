@@ -76,6 +76,7 @@ def sample_problem(
         typical.doses,
         np.asarray(patient_ids, dtype=np.int64),
         viability=typical.product.viability,
+        model=typical.model,
     )
     problem = Problem(
         model=typical.model,

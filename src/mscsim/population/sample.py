@@ -6,8 +6,9 @@ covariate, per varying parameter and per lot draw). A patient's values therefore
 never depend on which other patients are drawn with it, on chunk sizes or on
 workers.
 
-Defaults: every library parameter with an ``omega`` varies log-normally
-(``mscsim params`` lists them with their source); weight varies log-normally
+Defaults: every parameter of the model with an ``omega`` varies log-normally
+(for the built-in models ``mscsim params`` lists them with their source), kept
+within the parameter's own allowed range; weight varies log-normally
 around the patient's weight with :data:`DEFAULT_WEIGHT_CV`; with
 ``lot_variability`` each patient receives a lot drawn from the source's
 lot-to-lot distributions (:mod:`mscsim.population.lots`).
@@ -25,10 +26,11 @@ from scipy.special import ndtr, ndtri
 
 from mscsim.engine.events import ResolvedDose
 from mscsim.errors import SpecError
-from mscsim.evidence.library import Parameter, load_library
-from mscsim.models.base import Array
+from mscsim.evidence.library import Parameter, ParameterLibrary, load_library
+from mscsim.models.base import Array, Model
 from mscsim.models.disease import BASELINE_COVARIATE
 from mscsim.population.lots import lot_variability
+from mscsim.problem.build import default_model
 from mscsim.spec.disease import Genotype, ScaSpec
 from mscsim.spec.population import Distribution, PopulationSpec
 from mscsim.spec.scenario import Scenario
@@ -100,12 +102,15 @@ def sample_patients(
     patient_ids: NDArray[np.int64],
     *,
     viability: float,
+    model: Model | None = None,
 ) -> VirtualPatients:
     """Draw the patients ``patient_ids`` of ``scenario``'s population.
 
     ``params`` and ``doses`` are the scenario's resolved values for its typical
     patient (:func:`~mscsim.problem.problem_from_scenario`); ``viability`` is the
-    viability they assume.
+    viability they assume. ``model`` (default: the scenario's
+    :func:`~mscsim.problem.default_model`) gives the parameters that may vary:
+    their default omegas and allowed ranges.
 
     Raises
     ------
@@ -117,8 +122,8 @@ def sample_patients(
         raise SpecError("population: the scenario has no [population] table")
     ids = np.asarray(patient_ids, dtype=np.int64)
     n = ids.size
-    library = load_library()
-    omegas = spec.omegas({k: library.get(k).omega for k in params if k in library})
+    own = ParameterLibrary((model or default_model(scenario)).parameters)
+    omegas = spec.omegas({p.name: p.omega for p in own if p.name in params})
     names = sorted(omegas)
     # Slot layout: weight, age, baseline, sex, genotype, lot potency, lot viability, parameters.
     z = deviates(spec.seed, ids, 7 + len(names))
@@ -149,11 +154,14 @@ def sample_patients(
         genotypes = list(spec.genotype_mix)
         edges = np.cumsum([spec.genotype_mix[g] for g in genotypes])
         pick = np.minimum(np.searchsorted(edges, ndtr(z[:, 4]), side="right"), len(genotypes) - 1)
-        own = f"sara_progression_{disease.genotype.value.lower()}_per_year"
+        # The SCA model carries only its own genotype's slope; the others are
+        # built-in library values.
+        library = load_library()
+        slope = f"sara_progression_{disease.genotype.value.lower()}_per_year"
         rates = np.array(
             [library.get(f"sara_progression_{g.value.lower()}_per_year").value for g in genotypes]
         )
-        out[own] = rates[pick]
+        out[slope] = rates[pick]
         cov["genotype"] = [genotypes[i].value for i in pick]
     lot_viability = np.full(n, viability)
     if spec.lot_variability:
@@ -168,7 +176,7 @@ def sample_patients(
         cov["lot_viability"] = lot_viability
     for j, name in enumerate(names):
         typical = np.broadcast_to(out[name], (n,))
-        out[name] = _varied(library.get(name), typical * np.exp(omegas[name] * eta[:, j]))
+        out[name] = _varied(own.get(name), typical * np.exp(omegas[name] * eta[:, j]))
         cov[name] = out[name]
 
     events = scenario.regimen.expand()
