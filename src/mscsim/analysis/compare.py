@@ -23,7 +23,7 @@ from mscsim.engine.solvers import Solver
 from mscsim.errors import SpecError
 from mscsim.evidence.doses import DoseAssessment, assess_dose
 from mscsim.models.base import Model
-from mscsim.models.disease import Outcome
+from mscsim.models.diseases import Outcome
 from mscsim.problem.build import check_evidence, problem_from_scenario, warn_population_unused
 from mscsim.problem.events import DoseEvents
 from mscsim.problem.policy import EvidencePolicy

@@ -34,7 +34,7 @@ from mscsim.engine.solvers import Solver
 from mscsim.errors import SpecError
 from mscsim.evidence.library import ParameterLibrary
 from mscsim.models.base import Array, Model
-from mscsim.models.disease import Outcome
+from mscsim.models.diseases import Outcome
 from mscsim.models.reference_drug import ReferenceDrug
 from mscsim.problem.build import problem_from_scenario, warn_population_unused
 from mscsim.problem.events import DoseEvents

@@ -28,7 +28,7 @@ from mscsim.engine.events import ResolvedDose
 from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter, ParameterLibrary, load_library
 from mscsim.models.base import Array, Model
-from mscsim.models.disease import BASELINE_COVARIATE
+from mscsim.models.diseases import BASELINE_COVARIATE
 from mscsim.population.lots import lot_variability
 from mscsim.problem.build import default_model
 from mscsim.spec.disease import Genotype, ScaSpec

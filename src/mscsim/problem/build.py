@@ -20,7 +20,7 @@ from mscsim.evidence.library import ParameterLibrary
 from mscsim.evidence.release import LotAssessment, assess_lot
 from mscsim.evidence.sources import resolve_product
 from mscsim.models.base import Array, Model, target_site
-from mscsim.models.disease import disease_from_spec
+from mscsim.models.diseases import disease_from_spec
 from mscsim.models.therapy import TherapyModel
 from mscsim.problem.events import DoseEvents
 from mscsim.problem.policy import EvidencePolicy

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from mscsim.analysis.withdrawal import Withdrawal, WithdrawalComparison
-    from mscsim.models.disease import Outcome
+    from mscsim.models.diseases import Outcome
 
 __all__ = ["plot_comparison", "plot_trial", "plot_withdrawal"]
 
@@ -77,7 +77,7 @@ def plot_comparison(
         and ``dose`` (from ``compare_splits(..., courses=True)`` or
         ``compare_scenarios(..., courses=True)``).
     outcome : str or Outcome, optional
-        The outcome (a built-in name or an :class:`~mscsim.models.disease.Outcome`);
+        The outcome (a built-in name or an :class:`~mscsim.models.diseases.Outcome`);
         without it only cells and effect are drawn.
     threshold : float, optional
         Effect threshold drawn as a dashed line.

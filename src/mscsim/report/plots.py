@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mscsim.engine.events import ResolvedDose
     from mscsim.engine.solvers import Solver
     from mscsim.models.base import Model
-    from mscsim.models.disease import Outcome
+    from mscsim.models.diseases import Outcome
     from mscsim.problem.policy import EvidencePolicy
     from mscsim.spec.scenario import Scenario
 
@@ -126,7 +126,7 @@ def new_figure(
 
 def outcome_of(name: str) -> Outcome | None:
     """Return the built-in outcome called ``name`` (its unit and direction), if any."""
-    from mscsim.models.disease import DISEASES
+    from mscsim.models.diseases import DISEASES
     from mscsim.models.reference_drug import ReferenceDrug
 
     for cls in (*DISEASES.values(), ReferenceDrug):
