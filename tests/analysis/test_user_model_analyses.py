@@ -5,38 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from examples.user_model import LocalDepot
 
 from mscsim.analysis import compare_splits, withdrawal
 from mscsim.analysis.trial import run_trial
-from mscsim.models.base import Array, Params
 from mscsim.problem import EvidencePolicy
 from mscsim.spec.trial import TrialSpec
 from tests.conftest import build_scenario
-
-
-class _Outcome:
-    name = "score"
-    unit = "points"
-    higher_is_worse = True
-    description = "Falls by one point per 1e7 engrafted cells"
-
-
-class ScoredDepot(LocalDepot):
-    """The example depot model with an effect and an outcome read off its engrafted pool."""
-
-    name = "scored_depot"
-    output_names = (*LocalDepot.output_names, "cells_target", "effect", "score")
-    outcome = _Outcome()
-
-    def outputs(self, y: Array, params: Params) -> dict[str, Array]:
-        out = super().outputs(y, params)
-        engrafted = out["cells_engrafted"]
-        out["cells_target"] = engrafted
-        out["effect"] = engrafted / (engrafted + 1e7)
-        out["score"] = 20.0 - engrafted / 1e7
-        return out
-
+from tests.scored_depot import ScoredDepot
 
 SCENARIO: dict[str, Any] = {
     "dose": [{"route": "intramuscular", "cells": 4e7, "every_days": 7, "count": 4}],

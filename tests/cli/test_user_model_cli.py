@@ -18,31 +18,6 @@ from mscsim.models.base import Model
 USER_MODEL = EXAMPLES / "user_model.py"
 DEPOT = f"{USER_MODEL}:LocalDepot"
 
-SCORED = '''
-
-class _Outcome:
-    name = "score"
-    unit = "points"
-    higher_is_worse = True
-    description = "Falls by one point per 1e7 engrafted cells"
-
-
-class ScoredDepot(LocalDepot):
-    """The depot with an effect and an outcome read off its engrafted pool."""
-
-    name = "scored_depot"
-    output_names = (*LocalDepot.output_names, "cells_target", "effect", "score")
-    outcome = _Outcome()
-
-    def outputs(self, y, params):
-        out = super().outputs(y, params)
-        engrafted = out["cells_engrafted"]
-        out["cells_target"] = engrafted
-        out["effect"] = engrafted / (engrafted + 1e7)
-        out["score"] = 20.0 - engrafted / 1e7
-        return out
-'''
-
 
 WEEKLY = """
 [patient]
@@ -65,11 +40,9 @@ horizon_days = 42
 
 
 @pytest.fixture
-def scored(tmp_path: Path) -> str:
-    """The example model file with a scored subclass added: ``FILE.py:ScoredDepot``."""
-    path = tmp_path / "scored_model.py"
-    path.write_text(USER_MODEL.read_text() + SCORED)
-    return f"{path}:ScoredDepot"
+def scored() -> str:
+    """A user model file with a scored depot: ``FILE.py:ScoredDepot``."""
+    return f"{Path(__file__).resolve().parents[1] / 'scored_depot.py'}:ScoredDepot"
 
 
 def test_simulate_writes_the_user_models_outputs_and_they_match_its_closed_form(

@@ -446,14 +446,22 @@ def _bad_values(original: Any) -> list[tuple[str, Any]]:
     return values
 
 
-def _mutate_value(rng: random.Random, d: _Draft) -> bool:
+def _pick_key(rng: random.Random, d: _Draft) -> tuple[str, Path_] | None:
+    """Choose a file of the draft and a key path in it (None if there is none)."""
     if not d.docs:
-        return False
+        return None
     name = rng.choice(sorted(d.docs))
     paths = _paths(d.docs[name])
     if not paths:
+        return None
+    return name, rng.choice(paths)
+
+
+def _mutate_value(rng: random.Random, d: _Draft) -> bool:
+    picked = _pick_key(rng, d)
+    if picked is None:
         return False
-    path = rng.choice(paths)
+    name, path = picked
     label, value = rng.choice(_bad_values(_get(d.docs[name], path)))
     _get(d.docs[name], path[:-1])[path[-1]] = value
     d.notes.append(f"{name}: {_dotted(path)} = {label}")
@@ -463,13 +471,10 @@ def _mutate_value(rng: random.Random, d: _Draft) -> bool:
 
 
 def _delete_key(rng: random.Random, d: _Draft) -> bool:
-    if not d.docs:
+    picked = _pick_key(rng, d)
+    if picked is None:
         return False
-    name = rng.choice(sorted(d.docs))
-    paths = _paths(d.docs[name])
-    if not paths:
-        return False
-    path = rng.choice(paths)
+    name, path = picked
     del _get(d.docs[name], path[:-1])[path[-1]]
     d.notes.append(f"{name}: {_dotted(path)} deleted")
     return True
