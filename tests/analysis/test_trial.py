@@ -13,6 +13,7 @@ from scipy import stats
 
 from mscsim.analysis.trial import analyse_replicate, check_trial_size, power_curve, run_trial
 from mscsim.errors import SpecError
+from mscsim.problem import InProcess
 from mscsim.spec.trial import TrialSpec
 from tests.conftest import build_scenario
 
@@ -57,6 +58,19 @@ def test_a_null_trial_rejects_at_alpha(analysis: str) -> None:
     assert low <= result.summary.power <= high
     # Each patient is compared with its own untreated course: no effect at all.
     assert result.summary.true_effect == 0.0
+
+
+def test_a_trials_patients_do_not_depend_on_how_they_are_batched() -> None:
+    spec = trial(trial={"replicates": 12})
+    whole = run_trial(spec)
+    for chunk_size in (1, 7, 50):
+        batched = run_trial(spec, executor=InProcess(chunk_size=chunk_size))
+        pd.testing.assert_frame_equal(batched.patients, whole.patients, rtol=1e-12)
+        pd.testing.assert_frame_equal(batched.replicates, whole.replicates, rtol=1e-9)
+    # Replicate r's patients are the same whether 12 or 5 replicates are simulated.
+    fewer = run_trial(spec, replicates=5).patients
+    first = whole.patients[whole.patients["replicate"] < 5].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fewer, first, rtol=1e-12)
 
 
 def test_a_large_true_effect_gives_power_near_one() -> None:

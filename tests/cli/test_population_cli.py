@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+import pytest
 from tests.cli.test_cli import EXAMPLES, invoke
+
+import mscsim.population
+from mscsim.cli.simulate import CovariateSummary
+from mscsim.population import PopulationChunk
 
 POPULATION = """
 [patient]
@@ -76,6 +87,77 @@ def test_a_population_writes_every_patient_and_its_covariates(tmp_path: Path) ->
     assert frame.groupby("time_day")["inflammation_index"].std().iloc[-1] > 0
     assert len(pd.read_csv(cov)) == 30
     assert "sampled patients" in stdout
+
+
+def test_a_population_is_written_chunk_by_chunk_and_no_chunk_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulate = mscsim.population.simulate_population
+    kept: list[str] = []
+    seen: list[int] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Iterator[PopulationChunk]:
+        for chunk in simulate(*args, **kwargs):
+            seen.append(chunk.result.n_patients)
+            parts = {"result": weakref.ref(chunk.result), "problem": weakref.ref(chunk.problem)}
+            yield chunk
+            del chunk  # the next chunk is asked for: whatever still holds this one keeps it
+            gc.collect()
+            kept.extend(name for name, ref in parts.items() if ref() is not None)
+
+    monkeypatch.setattr(mscsim.population, "simulate_population", watched)
+    (tmp_path / "s.toml").write_text(
+        POPULATION.replace("cells = 5e7", "cells = 5e7\nevery_days = 4\ncount = 3")
+    )
+    out, doses, cov = (tmp_path / f"{name}.parquet" for name in ("p", "d", "cov"))
+    code, stdout, stderr = invoke(
+        "simulate",
+        str(tmp_path / "s.toml"),
+        "-o",
+        str(out),
+        "--doses-out",
+        str(doses),
+        "--covariates-out",
+        str(cov),
+        "--chunk-size",
+        "7",
+    )
+    assert code == 0, stdout + stderr
+    assert seen == [7, 7, 7, 7, 2] and kept == []
+    # One row group per chunk of 7 patients: each table was fed chunk by chunk.
+    for path, rows in ((out, 30 * 15), (doses, 30 * 3), (cov, 30)):
+        meta = pq.ParquetFile(path).metadata
+        assert (meta.num_row_groups, meta.num_rows) == (5, rows), path.name
+    frame = pd.read_parquet(out)
+    assert frame["patient_id"].tolist() == np.repeat(np.arange(30), 15).tolist()
+
+
+def test_the_covariate_summary_fed_in_chunks_gives_the_figures_of_the_whole_table() -> None:
+    rng = np.random.default_rng(3)
+    n = 101
+    whole = pd.DataFrame(
+        {
+            "patient_id": np.arange(n),
+            "weight_kg": rng.normal(70, 10, n),
+            "visits": rng.integers(0, 5, n),
+            "female": rng.random(n) < 0.5,
+            # Ties between values' counts keep their order of first appearance.
+            "genotype": pd.Series(
+                ["SCA3", "SCA1", "SCA2", "SCA1", "SCA3", "SCA2"] * 16 + ["x"] * 5
+            ),
+        }
+    )
+    summary = CovariateSummary()
+    for start in range(0, n, 10):
+        summary.add(whole.iloc[start : start + 10])
+    rows = {row["covariate"]: row for row in summary.rows()}
+    assert list(rows) == ["weight_kg", "visits", "female", "genotype"]
+    for name in ("weight_kg", "visits"):
+        expected = whole[name].quantile([0.05, 0.5, 0.95]).tolist()
+        assert [rows[name][k] for k in ("p5", "median", "p95")] == expected
+    for name in ("female", "genotype"):
+        shares = whole[name].value_counts(normalize=True).round(2).to_dict()
+        assert list(rows[name]["shares"].items()) == list(shares.items())
 
 
 def test_a_population_summary_writes_percentiles(tmp_path: Path) -> None:

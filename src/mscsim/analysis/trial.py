@@ -240,8 +240,9 @@ def _true_courses(
     scenario, infusions = _arm_scenario(arm, seed, n_patients, untreated=untreated)
     # Simulate to the scenario's horizon too, so that every dose lies within the run.
     times = np.union1d(visits, [scenario.simulation.horizon_days])
-    true = [
-        chunk.result.output(spec.endpoint.output)
+    at_visits = np.searchsorted(times, visits)
+    true = [  # only the visits of each chunk are kept (a copy), not the chunk
+        chunk.result.output(spec.endpoint.output)[:, at_visits]
         for chunk in simulate_population(
             scenario,
             model=run.model,
@@ -251,7 +252,7 @@ def _true_courses(
             progress=run.progress,
         )
     ]
-    return np.concatenate(true)[:, np.searchsorted(times, visits)], infusions
+    return np.concatenate(true), infusions
 
 
 def _simulate_arm(

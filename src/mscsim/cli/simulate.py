@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -26,18 +28,22 @@ from mscsim.io.outputs import OutputSet
 from mscsim.problem.executors import DEFAULT_CHUNK_SIZE
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from matplotlib.figure import Figure
+    from numpy.typing import NDArray
 
     from mscsim.engine.solvers import Solver
     from mscsim.io.outputs import Output
     from mscsim.models.base import Model
+    from mscsim.population.run import PercentileSummary, PopulationChunk
     from mscsim.problem.executors import Executor
     from mscsim.problem.policy import EvidencePolicy
     from mscsim.spec.scenario import Scenario
 
 __all__ = [
     "BeyondEvidenceOption",
+    "CovariateSummary",
     "DaskOption",
     "EngineChoice",
     "EngineOption",
@@ -262,18 +268,17 @@ def _simulate_population(
     """Stream a population's chunks into the output table (or its percentiles).
 
     With ``doses_file``, chunks are simulated at the dose days too and the per-dose
-    table (one row per patient and dose) is written from them.
+    table (one row per patient and dose) is written from them. Every table is
+    written chunk by chunk (Parquet row groups): only one chunk is held at a time.
 
     Returns what to print: lines and tables, and the same as data for ``--json``.
     """
     import warnings
 
     import numpy as np
-    import pandas as pd
 
-    from mscsim.analysis.doses import problem_dose_exposures, with_dose_times
     from mscsim.errors import MscsimWarning
-    from mscsim.io.tables import TableWriter, write_output_table
+    from mscsim.io.tables import write_output_table
     from mscsim.population import PercentileSummary, simulate_population
     from mscsim.problem.build import problem_from_scenario
 
@@ -285,6 +290,8 @@ def _simulate_population(
         collector = PercentileSummary(n_patients, typical.times_day, typical.model.output_names)
     times = typical.times_day
     if doses_file is not None:
+        from mscsim.analysis.doses import with_dose_times
+
         times = with_dose_times(times, typical.events.time_day)
     chunks = simulate_population(
         spec,
@@ -295,25 +302,24 @@ def _simulate_population(
         policy=policy,
         times_day=times,
     )
-    dose_tables = []
-    covariates = []
+    covariates = CovariateSummary()
     with contextlib.ExitStack() as stack, progress_callback("patients") as progress:
-        writer = None
-        if collector is None:
-            tmp = stack.enter_context(outputs.writing(table_out))
-            writer = stack.enter_context(TableWriter(tmp, atomic=False))
+
+        def stream(output: Output | None) -> Callable[[pd.DataFrame], None] | None:
+            return None if output is None else stack.enter_context(_table_stream(outputs, output))
+
+        sink = _PopulationSink(
+            covariates,
+            write_table=None if collector is not None else stream(table_out),
+            percentiles=collector,
+            write_doses=stream(doses_file),
+            write_covariates=stream(covariates_file),
+            table_times=None if doses_file is None else np.searchsorted(times, typical.times_day),
+        )
         done = 0
         for chunk in chunks:
-            result = chunk.result
-            if doses_file is not None:
-                dose_tables.append(problem_dose_exposures(result, chunk.problem))
-                result = result.take_times(np.searchsorted(times, typical.times_day))
-            if writer is not None:
-                writer.write(result.to_frame())
-            elif collector is not None:
-                collector.add(result)
-            covariates.append(chunk.covariates)
-            done += result.n_patients
+            done += sink.add(chunk)
+            del chunk  # nothing of a chunk is kept while the next one is simulated
             if progress is not None:
                 progress(done, n_patients)
     shown: list[str | Table] = []
@@ -323,30 +329,130 @@ def _simulate_population(
     else:
         shown.append(f"wrote {table_out.path}: {n_patients} patients, every one")
     if doses_file is not None:
-        doses = pd.concat(dose_tables, ignore_index=True)
-        write_output_table(outputs, doses_file, doses)
-        shown.append(f"wrote {doses_file.path}: {len(doses)} row(s), one per patient and dose")
-    frame = pd.concat(covariates, ignore_index=True)
+        shown.append(f"wrote {doses_file.path}: {sink.dose_rows} row(s), one per patient and dose")
     if covariates_file is not None:
-        write_output_table(outputs, covariates_file, frame)
         shown.append(f"wrote {covariates_file.path}: sampled covariates per patient")
     shown.append(product_line(spec))
     table = Table(title="sampled patients", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("covariate", "p5", "median", "p95"):
         table.add_column(col, justify="left" if col == "covariate" else "right")
-    sampled: list[dict[str, object]] = []
-    for name in frame.columns.drop("patient_id"):
-        values = frame[name]
-        if values.dtype.kind in "fi":
-            p5, p50, p95 = values.quantile([0.05, 0.5, 0.95])
-            table.add_row(name, f"{p5:.3g}", f"{p50:.3g}", f"{p95:.3g}")
-            sampled.append({"covariate": name, "p5": p5, "median": p50, "p95": p95})
+    sampled = covariates.rows()
+    for row in sampled:
+        if "shares" in row:
+            shares = ", ".join(f"{k} {v:g}" for k, v in row["shares"].items())
+            table.add_row(row["covariate"], "", shares, "")
         else:
-            shares = values.value_counts(normalize=True).round(2).to_dict()
-            table.add_row(name, "", ", ".join(f"{k} {v:g}" for k, v in shares.items()), "")
-            sampled.append({"covariate": name, "shares": shares})
+            p5, p50, p95 = row["p5"], row["median"], row["p95"]
+            table.add_row(row["covariate"], f"{p5:.3g}", f"{p50:.3g}", f"{p95:.3g}")
     shown.append(table)
     return shown, {"patients": n_patients, "summary": summary, "covariates": sampled}
+
+
+@contextlib.contextmanager
+def _table_stream(outputs: OutputSet, output: Output) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """Yield a function appending a chunk to ``output``'s temporary (a row group in Parquet).
+
+    A failed write or close is one line naming ``output``.
+    """
+    from mscsim.io.tables import TableWriter
+
+    with outputs.writing(output) as tmp, TableWriter(tmp, atomic=False) as writer:
+
+        def write(frame: pd.DataFrame) -> None:
+            with outputs.writing(output):
+                writer.write(frame)
+
+        yield write
+
+
+@dataclass
+class _PopulationSink:
+    """Where each simulated chunk goes: output tables, percentiles, covariate summary.
+
+    Nothing of a chunk is kept once :meth:`add` returns (the tables are written,
+    percentiles and the covariate summary keep their own copies).
+    """
+
+    covariates: CovariateSummary
+    write_table: Callable[[pd.DataFrame], None] | None
+    percentiles: PercentileSummary | None
+    write_doses: Callable[[pd.DataFrame], None] | None
+    write_covariates: Callable[[pd.DataFrame], None] | None
+    table_times: NDArray[np.intp] | None
+    """Positions of the table's output times among the simulated times (with doses)."""
+    dose_rows: int = 0
+
+    def add(self, chunk: PopulationChunk) -> int:
+        """Write or collect one chunk; return its number of patients."""
+        from mscsim.analysis.doses import problem_dose_exposures
+
+        result = chunk.result
+        if self.write_doses is not None and self.table_times is not None:
+            doses = problem_dose_exposures(result, chunk.problem)
+            self.write_doses(doses)
+            self.dose_rows += len(doses)
+            result = result.take_times(self.table_times)
+        if self.write_table is not None:
+            self.write_table(result.to_frame())
+        elif self.percentiles is not None:
+            self.percentiles.add(result)
+        if self.write_covariates is not None:
+            self.write_covariates(chunk.covariates)
+        self.covariates.add(chunk.covariates)
+        return result.n_patients
+
+
+class CovariateSummary:
+    """Percentiles 5/50/95 of the sampled covariates over every patient, fed chunk by chunk.
+
+    Numeric covariates are kept (8 bytes per patient each) so that their
+    percentiles are exact; other covariates (genotype, sex) only as counts.
+    """
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+        self.numeric: dict[str, list[np.ndarray]] = {}
+        self.counts: dict[str, dict[object, int]] = {}
+        self.dtypes: dict[str, Any] = {}
+
+    def add(self, covariates: pd.DataFrame) -> None:
+        """Add one chunk's covariates (``patient_id`` and one column per covariate)."""
+        if not self.columns:
+            self.columns = [str(c) for c in covariates.columns.drop("patient_id")]
+        for name in self.columns:
+            values = covariates[name]
+            if values.dtype.kind in "fi":
+                self.numeric.setdefault(name, []).append(values.to_numpy(copy=True))
+                continue
+            self.dtypes[name] = values.dtype
+            counts = self.counts.setdefault(name, {})
+            found = values.value_counts(sort=False)  # in order of first appearance
+            for key, count in zip(found.index.tolist(), found.tolist(), strict=True):
+                counts[key] = counts.get(key, 0) + int(count)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Return per covariate ``p5``, ``median``, ``p95``, or the ``shares`` of its values.
+
+        The same figures as ``Series.quantile`` and ``Series.value_counts(normalize=True)``
+        (rounded to 2 decimals) over every patient at once.
+        """
+        import numpy as np
+        import pandas as pd
+
+        rows: list[dict[str, Any]] = []
+        for name in self.columns:
+            if name in self.numeric:
+                values = pd.Series(np.concatenate(self.numeric[name]))
+                p5, p50, p95 = values.quantile([0.05, 0.5, 0.95])
+                rows.append({"covariate": name, "p5": p5, "median": p50, "p95": p95})
+                continue
+            counts = self.counts[name]
+            index = pd.Index(list(counts), dtype=self.dtypes[name])
+            found = pd.Series(list(counts.values()), index=index, dtype=np.int64)
+            found = found.sort_values(ascending=False, kind="stable")
+            shares = (found / found.sum()).round(2).to_dict()
+            rows.append({"covariate": name, "shares": shares})
+        return rows
 
 
 def product_line(spec: Scenario) -> str:

@@ -84,7 +84,8 @@ class TableWriter:
     """Write a table in chunks, atomically: nothing appears at ``path`` until :meth:`close`.
 
     Use as a context manager; an exception discards the partial file. Parquet chunks
-    become row groups (``pyarrow``); CSV chunks are appended after one header.
+    become row groups (``pyarrow``), floating-point columns without a dictionary;
+    CSV chunks are appended after one header. Only the chunk being written is held.
     ``atomic=False`` writes ``path`` directly (see :func:`write_table`).
     """
 
@@ -109,7 +110,9 @@ class TableWriter:
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._tmp, table.schema)
+                self._parquet = pq.ParquetWriter(
+                    self._tmp, table.schema, use_dictionary=_dictionary_columns(table.schema)
+                )
             self._parquet.write_table(table)
         self.rows += len(frame)
 
@@ -117,6 +120,15 @@ class TableWriter:
         if self._parquet is not None:
             self._parquet.close()
         self._atomic.__exit__(*exc)  # type: ignore[arg-type]
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth a dictionary: not floating point (patient ids, names, flags).
+
+    Simulated values are nearly all distinct: a dictionary of them costs memory and
+    time while it is built and is then dropped for plain encoding anyway.
+    """
+    return [field.name for field in schema if not pa.types.is_floating(field.type)]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
