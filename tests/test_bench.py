@@ -18,6 +18,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ["engine.py", "--n-patients", "40", "--n-scipy", "2", "--n-reference", "2"],
         ["population.py", "--n-patients", "20", "--n-scipy", "2", "--replicates", "2"],
         ["startup.py", "--repeats", "1"],
+        ["nonlinear.py", "--n-patients", "40", "--n-reference", "2"],
     ],
 )
 def test_a_benchmark_script_runs_to_its_report(args: list[str]) -> None:

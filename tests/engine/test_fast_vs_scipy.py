@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mscsim.engine import FastSolver
 from mscsim.engine.events import ResolvedDose, build_schedule
 from mscsim.engine.fast import integrate_fast
 from mscsim.engine.reference_solver import integrate_scipy
@@ -50,12 +51,15 @@ def default_params(model: Model, is_allogeneic: float, capacity: float) -> dict[
 
 
 def both_engines(
-    model: Model, params: dict[str, Array], doses: list[ResolvedDose]
+    model: Model, params: dict[str, Array], doses: list[ResolvedDose], backend: str = "fast"
 ) -> tuple[Array, Array]:
     schedule = build_schedule(doses, TIMES)
     y0 = np.broadcast_to(model.initial_state(params), (len(model.states), 1)).copy()
     with np.errstate(under="ignore"):
-        fast, _, _ = integrate_fast(model, params, schedule, y0)
+        if backend == "fast":
+            fast = FastSolver().integrate(model, params, schedule, y0).states
+        else:  # the fixed-step backend patients without real modes fall back to
+            fast, _, _ = integrate_fast(model, params, schedule, y0)
     tight, status, _, _, message = integrate_scipy(
         model, params, schedule, y0, rtol=1e-10, atol=1e-9
     )
@@ -63,11 +67,13 @@ def both_engines(
     return fast, tight
 
 
-def assert_close(model: Model, params: dict[str, Array], fast: Array, tight: Array) -> None:
-    """Each output within 1e-3 of its value, or of 1e-4 of its peak (an effect crosses 0).
+def assert_close(
+    model: Model, params: dict[str, Array], fast: Array, tight: Array, bound: float = 1e-5
+) -> None:
+    """Each output within ``bound`` of its value, or of 1e-4 of its peak (an effect crosses 0).
 
-    The largest errors are on free blood cells after a local dose (up to 6e-4 of
-    the value at the default step, as before the model contract v2).
+    The fixed-step backend's largest errors are on free blood cells after a local
+    dose (up to 6e-4 of the value at its default step): it is held to 1e-3.
     """
     p = {k: v[:, None] for k, v in params.items()}
     out_fast, out_tight = model.outputs(fast, p), model.outputs(tight, p)
@@ -75,13 +81,14 @@ def assert_close(model: Model, params: dict[str, Array], fast: Array, tight: Arr
         a = np.broadcast_to(out_fast[name], fast.shape[1:])[0]
         b = np.broadcast_to(out_tight[name], tight.shape[1:])[0]
         scale = np.maximum(np.abs(b), 1e-4 * np.abs(b).max()) + 1e-12
-        assert np.max(np.abs(a - b) / scale) < 1e-3, (name, np.max(np.abs(a - b) / scale))
+        assert np.max(np.abs(a - b) / scale) < bound, (name, np.max(np.abs(a - b) / scale))
 
 
+@pytest.mark.parametrize("backend", ["fast", "fixed_step"])
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("disease", DISEASES)
 def test_fast_engine_matches_a_tight_scipy_solve_on_every_therapy_model(
-    disease: str, case: str
+    disease: str, case: str, backend: str
 ) -> None:
     model = TherapyModel(DISEASES[disease])
     allogeneic, capacity, cells = CASES[case]
@@ -91,8 +98,8 @@ def test_fast_engine_matches_a_tight_scipy_solve_on_every_therapy_model(
         ResolvedDose(28.0, Route.INTRAVENOUS, np.array([cells]), 2 / 24),
         ResolvedDose(56.0, Route.INTRAMUSCULAR, np.array([cells])),
     ]
-    fast, tight = both_engines(model, params, doses)
-    assert_close(model, params, fast, tight)
+    fast, tight = both_engines(model, params, doses, backend)
+    assert_close(model, params, fast, tight, 1e-5 if backend == "fast" else 1e-3)
 
 
 def test_fast_engine_matches_a_tight_scipy_solve_on_the_reference_drug() -> None:
@@ -102,4 +109,5 @@ def test_fast_engine_matches_a_tight_scipy_solve_on_the_reference_drug() -> None
         ResolvedDose(float(day), Route.INTRAVENOUS, np.array([1.0])) for day in range(0, 60, 7)
     ]
     fast, tight = both_engines(model, params, doses)
-    assert_close(model, params, fast, tight)
+    # The effect crosses 0 (tolerance, then rebound): held to 1e-3 of 1e-4 of its peak there.
+    assert_close(model, params, fast, tight, 1e-3)

@@ -13,8 +13,11 @@ from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from mscsim.engine.adaptive import DEFAULT_ATOL as ADAPTIVE_ATOL
+from mscsim.engine.adaptive import DEFAULT_RTOL as ADAPTIVE_RTOL
+from mscsim.engine.adaptive import integrate_adaptive
 from mscsim.engine.events import Schedule
-from mscsim.engine.fast import DEFAULT_MAX_STEP_DAY, integrate_fast
+from mscsim.engine.fast import integrate_fast
 from mscsim.engine.reference_solver import DEFAULT_ATOL, DEFAULT_RTOL, integrate_scipy
 from mscsim.errors import SpecError
 from mscsim.models.base import Array, Model, Params
@@ -79,20 +82,35 @@ class Solver(Protocol):
 
 @dataclass(frozen=True)
 class FastSolver:
-    """All patients at once: exact linear part, fixed steps of the nonlinear remainder.
+    """All patients at once: exact linear part, error-controlled steps of the remainder.
+
+    A linear model takes one exact step per interval between breakpoints
+    (:mod:`mscsim.engine.fast`). A nonlinear one is integrated in each patient's
+    linear modes with error-controlled exponential Runge-Kutta steps, each
+    patient with its own steps (:mod:`mscsim.engine.adaptive`).
 
     Parameters
     ----------
-    max_step_day : float
-        Largest step while a nonlinear part is active (days, > 0); ignored for
-        linear models.
+    rtol : float
+        Relative tolerance of each step (> 0, < 1).
+    atol : float
+        Absolute tolerance of each step as a share of each state's largest value
+        so far (>= 0, < 1): one value serves cell counts and scores alike.
+    max_step_day : float, optional
+        Longest step (days, > 0); default: no limit beyond the output interval.
     """
 
-    max_step_day: float = DEFAULT_MAX_STEP_DAY
+    rtol: float = ADAPTIVE_RTOL
+    atol: float = ADAPTIVE_ATOL
+    max_step_day: float | None = None
     name: ClassVar[str] = "fast"
 
     def __post_init__(self) -> None:
-        if not self.max_step_day > 0:
+        if not 0 < self.rtol < 1:
+            raise SpecError(f"rtol = {self.rtol}: must be > 0 and < 1")
+        if not 0 <= self.atol < 1:
+            raise SpecError(f"atol = {self.atol}: must be >= 0 and < 1")
+        if self.max_step_day is not None and not self.max_step_day > 0:
             raise SpecError(f"max_step_day = {self.max_step_day}: must be > 0")
 
     def integrate(
@@ -105,10 +123,23 @@ class FastSolver:
         progress: Callable[[int, int], None] | None = None,
     ) -> Integration:
         """See :meth:`Solver.integrate`; non-finite patients get status 1."""
-        with np.errstate(under="ignore"):
-            states, n_steps, n_rhs = integrate_fast(
-                model, params, schedule, y0, max_step_day=self.max_step_day, progress=progress
-            )
+        with np.errstate(under="ignore", over="ignore"):
+            if model.is_linear(model.prepare(params)):
+                states, n_steps, n_rhs = integrate_fast(
+                    model, params, schedule, y0, progress=progress
+                )
+            else:
+                run = integrate_adaptive(
+                    model,
+                    params,
+                    schedule,
+                    y0,
+                    rtol=self.rtol,
+                    atol=self.atol,
+                    max_step_day=self.max_step_day,
+                    progress=progress,
+                )
+                states, n_steps, n_rhs = run.states, run.n_steps, run.n_rhs
         bad = ~np.all(np.isfinite(states), axis=(0, 2))
         message = f"{int(bad.sum())} patient(s) gave non-finite states" if bad.any() else ""
         return Integration(states, bad.astype(np.int8), n_steps, n_rhs, message)
@@ -159,7 +190,7 @@ class ScipySolver:
         return Integration(states, status, n_steps, n_rhs, message)
 
 
-def solver_named(engine: str, *, max_step_day: float = DEFAULT_MAX_STEP_DAY) -> Solver:
+def solver_named(engine: str, *, max_step_day: float | None = None) -> Solver:
     """Return the built-in solver called ``engine`` (``"fast"`` or ``"scipy"``).
 
     Examples

@@ -114,13 +114,19 @@ def immune_rates(params: Params) -> dict[str, Array]:
 def sensitisation(memory: Array) -> Array:
     """Return the sensitisation ``M / (1 + M)`` (0 to 1), 0 below :data:`MEMORY_FLOOR`.
 
+    Between the floor and twice it a straight ramp joins 0 to ``M / (1 + M)``, so
+    it never jumps and an error-controlled integrator needs no extra steps where
+    memory crosses the floor.
+
     Examples
     --------
     >>> sensitisation(np.array([0.0, 1e-9, 1.0, 3.0]))
     array([0.  , 0.  , 0.5 , 0.75])
     """
     m = np.maximum(memory, 0.0)
-    out: Array = np.where(m > MEMORY_FLOOR, m / (1.0 + m), 0.0)
+    share = m / (1.0 + m)
+    floor = MEMORY_FLOOR / (1.0 + MEMORY_FLOOR)
+    out: Array = np.where(share >= 2.0 * floor, share, 2.0 * np.maximum(share - floor, 0.0))
     return out
 
 

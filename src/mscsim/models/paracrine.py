@@ -11,7 +11,9 @@ share of factor from cells outside the target (lung, blood, liver/spleen) that
 acts there, :math:`k_F = \ln 2 / t_{1/2,F}`. Cells at the target count fully.
 
 The factor is linear in the cells, so it is integrated exactly with them. An
-effect below :data:`EFFECT_FLOOR` (relative to its largest value) is taken as 0:
+effect below :data:`EFFECT_FLOOR` (relative to its largest value) is taken as 0,
+reached by a straight ramp from twice the floor, so it never jumps (a jump
+would cost an error-controlled integrator many steps at every crossing):
 after the last cells are gone the model is exactly linear again, and the fast
 engine leaves its Runge-Kutta stages (the switch is the factor minus
 :func:`effect_floor`).
@@ -72,7 +74,22 @@ def effect(factor: Array, params: Params) -> Array:
     """
     x = np.maximum(factor, 0.0) / params["effect_ec50_ng"]
     xn = x ** params["effect_hill"]
-    out: Array = np.where(xn > EFFECT_FLOOR, params["effect_emax"] * (xn / (1.0 + xn)), 0.0)
+    out: Array = params["effect_emax"] * _above_floor(xn / (1.0 + xn))
+    return out
+
+
+_FLOOR_SHARE = EFFECT_FLOOR / (1.0 + EFFECT_FLOOR)
+
+
+def _above_floor(share: Array) -> Array:
+    """Return ``share`` from twice the floor up, 0 below the floor, a straight ramp between.
+
+    Continuous, and equal to ``share`` wherever the effect is at least two
+    millionths of its largest value.
+    """
+    out: Array = np.where(
+        share >= 2.0 * _FLOOR_SHARE, share, 2.0 * np.maximum(share - _FLOOR_SHARE, 0.0)
+    )
     return out
 
 

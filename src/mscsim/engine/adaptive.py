@@ -1,0 +1,702 @@
+r"""The adaptive backend: exact linear modes and error-controlled exponential RK steps per patient.
+
+A model's right-hand side is ``f(t, y) = A y + b + R(t, y)``
+(:meth:`Model.linear_system`, :meth:`Model.remainder`). Each patient's ``A`` is
+diagonalised once per run, ``A = V diag(lambda) V^-1`` (LAPACK ``geev`` through
+:func:`numpy.linalg.eig`, batched). In modal coordinates ``z = V^-1 y`` the
+linear part is diagonal, so the functions an exponential integrator needs,
+:math:`e^{h\lambda}` and :math:`\varphi_k(h\lambda)`, are scalars per mode: a step of
+any length costs a few element-wise operations instead of a matrix
+exponential, and every patient takes its own steps.
+
+The remainder (with ``b`` and infusion inputs) is integrated with Krogstad's
+exponential Runge-Kutta method of order 4 (:mod:`mscsim.engine.fast` explains
+why this one). Modes the remainder cannot move (their row of ``V^-1`` is 0 in
+every column it writes: the cells and factor of a model whose remainder only
+acts on a disease score) follow their exact exponential; only the others take
+Runge-Kutta stages.
+
+Error control is per interval between breakpoints. A patient crosses an
+interval in ``n`` equal steps and again in ``2n``; Richardson's difference
+``(y_2n - y_n) / 15`` estimates the error of the finer result, which is kept
+when, for every state,
+
+``|err| <= rtol * max(|y|, 1e-6 * peak) * min(1, span / 1 day) + atol``
+
+(``peak``: the patient's largest ``|y|`` of that state so far; ``atol`` in the
+state's own unit; a term for rounding in ``V z`` is added). Otherwise the
+interval is repeated with shorter steps; the next interval's ``n`` follows from
+the error (``h * 0.9 * err^(-1/4)``, between 0.2 and 5 times the last). The
+difference sees every source of error, including a remainder that changes fast
+along an exactly known input (an effect driven by the factor), which the
+embedded estimate of an ETD(3,4) pair misses. Intervals shorter than a day get
+a proportional share of ``rtol``, so the short pieces after a dose (the
+interval is cut into pieces doubling from :data:`FIRST_STEP_DAY`) add up to no
+more error than a day's worth. Every choice is made per patient: a patient's
+result does not depend on the batch it is in.
+
+Where the model declares ``linear_below_switches`` and a patient's switches and
+activity are negative at both ends of an interval between breakpoints, the
+interval is one exact step (the remainder is 0 there). Patients whose ``A`` has
+complex eigenvalues or an eigenvector matrix with condition number above
+:data:`MAX_CONDITION` (nearly repeated, coupled rates) are integrated by the
+fixed-step backend (:func:`mscsim.engine.fast.integrate_fast`), which needs no
+diagonalisation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mscsim.engine.events import Schedule
+from mscsim.models.base import Array, Model, Params, nonnegative_mask
+
+__all__ = [
+    "DEFAULT_ATOL",
+    "DEFAULT_RTOL",
+    "FIRST_STEP_DAY",
+    "MAX_CONDITION",
+    "AdaptiveRun",
+    "fixed_steps",
+    "integrate_adaptive",
+    "phi_scalars",
+]
+
+DEFAULT_RTOL = 1e-7
+"""Default relative tolerance of the adaptive backend."""
+
+DEFAULT_ATOL = 1e-12
+"""Default absolute tolerance, in each state's own unit."""
+
+PEAK_SHARE = 1e-6
+"""A value below this share of its state's largest value so far is held to ``rtol``
+of that share instead (what the accuracy figures measure)."""
+
+MAX_CONDITION = 1e8
+"""Largest eigenvector condition number integrated in modal coordinates."""
+
+FIRST_STEP_DAY = 1e-3
+"""First step after the start, a dose or a change of infusion (days, 1.4 min)."""
+
+MIN_STEP_DAY = 1e-12
+"""A patient whose error test fails at a step this short is flagged as failed."""
+
+SUBSTEPS: tuple[int, ...] = tuple(sorted({round(2 ** (k / 2)) for k in range(25)}))
+"""Numbers of equal steps an interval may be cut into (ratio about sqrt 2, up to 4,096);
+a patient needing more (a solution blowing up) is flagged as failed."""
+
+ROUNDING = 1e-12
+"""Relative size of the rounding errors the error test allows for (see ``_interval``)."""
+
+UNIT_STEP_DAY = 1.0
+"""Steps shorter than this get a proportionally smaller share of the tolerance."""
+
+MAX_GROWTH, MIN_SHRINK, SAFETY = 5.0, 0.2, 0.9
+
+_SERIES_BELOW = 0.5
+_SERIES_TERMS = 16
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def phi_scalars(z: Array) -> tuple[Array, Array, Array, Array]:
+    r"""Return :math:`e^z, \varphi_1(z), \varphi_2(z), \varphi_3(z)` element-wise.
+
+    :math:`\varphi_k(z) = \sum_{j \ge 0} z^j / (j + k)!`. Small ``|z|`` use this
+    series (no cancellation), the rest :math:`\varphi_1 = (e^z - 1)/z` and
+    :math:`\varphi_{k+1} = (\varphi_k - 1/k!)/z`.
+
+    Examples
+    --------
+    >>> [round(float(f[0]), 10) for f in phi_scalars(np.array([-2.0]))]
+    [0.1353352832, 0.4323323584, 0.2838338208, 0.1080830896]
+    >>> [round(float(f[0]), 10) for f in phi_scalars(np.array([0.0]))]
+    [1.0, 1.0, 0.5, 0.1666666667]
+    """
+    e = np.exp(z)
+    small = np.abs(z) < _SERIES_BELOW
+    zs = np.where(small, z, 0.0)
+    p3 = np.full_like(z, 1.0 / math.factorial(_SERIES_TERMS + 2))
+    for j in range(_SERIES_TERMS - 2, -1, -1):
+        p3 = p3 * zs + 1.0 / math.factorial(j + 3)
+    zl = np.where(small, 1.0, z)
+    p1l = np.expm1(zl) / zl
+    p2l = (p1l - 1.0) / zl
+    p3l = (p2l - 0.5) / zl
+    p2 = np.where(small, zs * p3 + 0.5, p2l)
+    p1 = np.where(small, zs * (zs * p3 + 0.5) + 1.0, p1l)
+    return e, p1, p2, np.where(small, p3, p3l)
+
+
+@dataclass(frozen=True)
+class AdaptiveRun:
+    """What :func:`integrate_adaptive` returns.
+
+    Attributes
+    ----------
+    states : ndarray, shape (n_states, n_patients, n_times)
+    n_steps : int
+        Accepted steps summed over patients (exact interval steps included).
+    n_rejected : int
+        Rejected steps summed over patients.
+    n_rhs : int
+        Remainder evaluations (calls, each on a batch of patients).
+    n_fallback : int
+        Patients integrated by the fixed-step backend (module docstring).
+    """
+
+    states: Array
+    n_steps: int
+    n_rejected: int
+    n_rhs: int
+    n_fallback: int
+
+
+def _take(params: Params, idx: NDArray[np.intp]) -> Params:
+    """Return the parameter rows of patients ``idx`` (shared rows stay shared)."""
+    return {k: (v[idx] if v.shape[0] > 1 else v) for k, v in params.items()}
+
+
+def _apply(m: Array, x: Array) -> Array:
+    """Return ``m[p] @ x[:, p]`` for every patient ``p``: ``m`` is ``(P, r, c)``, ``x`` ``(c, P)``.
+
+    ``P = 1`` applies one shared matrix to every column.
+    """
+    if m.shape[0] == 1:
+        shared: Array = m[0] @ x
+        return shared
+    out: Array = np.matmul(m, x.T[:, :, None])[:, :, 0].T
+    return out
+
+
+@dataclass(frozen=True)
+class _Modes:
+    """Per-patient ``A = V diag(lam) V^-1``, modes ordered driven first (``P`` may be 1).
+
+    A mode is *driven* when the remainder can move it (its row of ``V^-1`` has a
+    nonzero entry in a column the remainder writes); the others follow their
+    exact exponential. ``reads`` and ``writes`` are the rows the remainder reads
+    and writes; only those rows of ``V`` and columns of ``V^-1`` are used in the
+    Runge-Kutta stages.
+    """
+
+    lam: Array  # (n, P)
+    v: Array  # (P, n, n)
+    vinv: Array  # (P, n, n)
+    inputs: Array  # (P, n, m): V^-1 S
+    n_driven: int
+    reads: NDArray[np.intp]
+    writes: NDArray[np.intp]
+    v_reads: Array  # (P, r, n)
+    vinv_driven: Array  # (P, d, w)
+
+    def take(self, idx: NDArray[np.intp]) -> _Modes:
+        """Return the modes of patients ``idx`` (shared modes stay shared)."""
+        if self.v.shape[0] == 1:
+            return self
+        return _Modes(
+            self.lam[:, idx],
+            self.v[idx],
+            self.vinv[idx],
+            self.inputs[idx],
+            self.n_driven,
+            self.reads,
+            self.writes,
+            self.v_reads[idx],
+            self.vinv_driven[idx],
+        )
+
+    def eigenvalues(self, n: int) -> Array:
+        """Return the eigenvalues for ``n`` patients, shape ``(n_states, n)``."""
+        return np.broadcast_to(self.lam, (self.lam.shape[0], n))
+
+
+def _diagonalise(
+    a: Array, s: Array, reads: NDArray[np.intp], writes: NDArray[np.intp]
+) -> tuple[_Modes, NDArray[np.bool_]]:
+    """Diagonalise each ``A``; return the modes and which matrices are safely diagonalisable."""
+    n = a.shape[1]
+    with np.errstate(all="ignore"):
+        lam, v = np.linalg.eig(a)
+        real = np.all(lam.imag == 0.0, axis=1) & np.all(v.imag == 0.0, axis=(1, 2))
+        v = np.ascontiguousarray(v.real)
+        cond = np.linalg.cond(v)
+    ok = real & np.isfinite(cond) & (cond < MAX_CONDITION)
+    v = np.where(ok[:, None, None], v, np.eye(n))
+    lam = np.where(ok[:, None], lam.real, 0.0)
+    vinv = np.linalg.inv(v)
+    # Driven modes first, in each patient's own order (eig orders modes arbitrarily).
+    rows = np.abs(vinv)
+    coupling = rows[:, :, writes].max(axis=2, initial=0.0)
+    driven = coupling > 1e-12 * rows.max(axis=2)
+    order = np.argsort(~driven, axis=1, kind="stable")
+    n_driven = int(driven.sum(axis=1).max(initial=0))
+    lam = np.take_along_axis(lam, order, axis=1)
+    v = np.take_along_axis(v, order[:, None, :], axis=2)
+    vinv = np.take_along_axis(vinv, order[:, :, None], axis=1)
+    # A batch takes as many driven modes as its most coupled patient; a patient's
+    # extra ones get no coupling at all, so they follow their exact exponential as
+    # they would in any other batch.
+    is_driven = np.take_along_axis(driven, order, axis=1)[:, :n_driven]
+    coupled = np.where(is_driven[:, :, None], vinv[:, :n_driven][:, :, writes], 0.0)
+    return (
+        _Modes(
+            np.ascontiguousarray(lam.T),
+            v,
+            vinv,
+            vinv @ s,
+            n_driven,
+            reads,
+            writes,
+            np.ascontiguousarray(v[:, reads, :]),
+            np.ascontiguousarray(coupled),
+        ),
+        ok,
+    )
+
+
+@dataclass(frozen=True)
+class _StepCoefficients:
+    r"""Krogstad's weights of one step length for a set of patients, shape ``(n_modes, n)``.
+
+    ``e``/``eh`` are the exponentials over the step and half of it, ``p1`` is
+    :math:`\varphi_1` over the step, and every other weight already includes ``h``.
+    """
+
+    eh: Array
+    e: Array
+    p1: Array
+    a21: Array
+    a31: Array
+    a32: Array
+    a41: Array
+    a43: Array
+    b1: Array
+    b23: Array
+    b4: Array
+
+    @classmethod
+    def of(cls, lam: Array, h: float) -> _StepCoefficients:
+        """Compute the weights of steps ``h`` for eigenvalues ``lam``."""
+        eh, p1h, p2h, _ = phi_scalars(lam * (0.5 * h))
+        e, p1, p2, p3 = phi_scalars(lam * h)
+        return cls(
+            eh,
+            e,
+            p1,
+            (0.5 * h) * p1h,
+            h * (0.5 * p1h - p2h),
+            h * p2h,
+            h * (p1 - 2.0 * p2),
+            2.0 * h * p2,
+            h * (p1 - 3.0 * p2 + 4.0 * p3),
+            h * (2.0 * p2 - 4.0 * p3),
+            h * (4.0 * p3 - p2),
+        )
+
+    def take(self, idx: NDArray[np.intp]) -> _StepCoefficients:
+        """Return the weights of patients ``idx`` (shared weights stay shared)."""
+        if self.e.shape[1] == 1:
+            return self
+        return _StepCoefficients(*(getattr(self, f)[:, idx] for f in _WEIGHTS))
+
+
+_SUBSTEPS = np.array(SUBSTEPS, dtype=float)
+
+_WEIGHTS = ("eh", "e", "p1", "a21", "a31", "a32", "a41", "a43", "b1", "b23", "b4")
+
+
+class _Stepper:
+    """Error-controlled exponential RK steps for a set of patients (module docstring).
+
+    Within an interval between breakpoints a patient takes ``2**level`` equal
+    steps; patients at the same level step together, so the weights of a step
+    length are computed once per run and the stages are whole-array operations.
+    Each patient's level comes from its own error estimates: a patient whose
+    largest error over the interval exceeds the tolerance repeats the interval
+    with shorter steps, and the next interval's steps follow from the last error
+    (``h * 0.9 * err^(-1/4)``, between 0.2 and 5 times the last).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        params: Params,
+        modes: _Modes,
+        *,
+        rtol: float,
+        atol: float,
+        max_step: float,
+    ) -> None:
+        self.model = model
+        self.params = params
+        self.modes = modes
+        self.rtol = rtol
+        self.atol = atol
+        self.max_step = max_step
+        self.linear_below = bool(getattr(model, "linear_below_switches", False))
+        self.n_steps = 0
+        self.n_rejected = 0
+        self.n_rhs = 0
+        self._weights: dict[tuple[float, int], _StepCoefficients] = {}
+
+    def advance(
+        self, t0: float, span: float, y: Array, u: Array, peak: Array, h_target: Array
+    ) -> Array:
+        """Integrate every patient over ``[t0, t0 + span]`` from ``y``; return the end states.
+
+        ``u`` holds the inputs (infusion rates, then 1 for ``b``), shape ``(m, n)``;
+        ``peak`` (updated in place) each state's largest ``|y|`` so far; ``h_target``
+        (updated in place) each patient's next step length.
+        """
+        n = y.shape[1]
+        modes = self.modes
+        c = _apply(modes.inputs, u)
+        z = _apply(modes.vinv, y)
+        y = y.copy()
+        pending = np.ones(n, dtype=bool)
+        if self.linear_below:
+            w = self._weights_for(span, 1)
+            y_lin = _apply(modes.v, w.e * z + span * w.p1 * c)
+            exact = self._below(y, self.params) & self._below(y_lin, self.params)
+            y[:, exact] = y_lin[:, exact]
+            pending &= ~exact
+            self.n_steps += int(exact.sum())
+        while pending.any():
+            idx = np.flatnonzero(pending)
+            h = np.minimum(h_target[idx], self.max_step)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                wanted = span / (2.0 * h) * (1.0 - 1e-9)
+            levels = np.searchsorted(_SUBSTEPS, np.nan_to_num(wanted, nan=np.inf))
+            levels = np.minimum(levels, len(SUBSTEPS) - 1)
+            for level in np.unique(levels):
+                group = idx[levels == level]
+                steps = SUBSTEPS[level]
+                y_end, worst = self._interval(t0, span, steps, group, z, c, y, peak)
+                accept = worst <= 1.0
+                grow = _growth(worst, accept)
+                h_used = span / (2 * steps)
+                h_target[group] = h_used * grow
+                done = group[accept]
+                y[:, done] = y_end[:, accept]
+                peak[:, done] = np.maximum(peak[:, done], np.abs(y_end[:, accept]))
+                pending[done] = False
+                self.n_steps += 2 * steps * int(accept.sum())
+                self.n_rejected += 2 * steps * int((~accept).sum())
+                last = level == len(SUBSTEPS) - 1
+                failed = group[~accept & ((h_used * grow < MIN_STEP_DAY) | last)]
+                y[:, failed] = np.nan
+                pending[failed] = False
+        return y
+
+    def _interval(
+        self,
+        t0: float,
+        span: float,
+        steps: int,
+        group: NDArray[np.intp],
+        z: Array,
+        c: Array,
+        y: Array,
+        peak: Array,
+    ) -> tuple[Array, Array]:
+        """Cross the interval in ``steps`` and ``2 * steps`` steps; return the finer and its error.
+
+        The error of the finer result is estimated by Richardson's difference
+        ``(y_2n - y_n) / 15`` (both of order 4): it sees every source of error,
+        including how fast the remainder changes along an exactly known input.
+        Short intervals get a proportional share of the tolerance (``span`` over
+        :data:`UNIT_STEP_DAY`), so many short intervals after a dose add up to no
+        more error than a day's worth.
+        """
+        if group.size < y.shape[1]:
+            z, c, y, peak = z[:, group], c[:, group], y[:, group], peak[:, group]
+            params, modes = _take(self.params, group), self.modes.take(group)
+        else:
+            params, modes = self.params, self.modes
+        n1 = self._nonlinear(t0, y, params, modes, c[: modes.n_driven])
+        coarse, _ = self._steps(t0, span, steps, group, z, c, y, params, modes, n1)
+        fine, z_fine = self._steps(t0, span, 2 * steps, group, z, c, y, params, modes, n1)
+        share = min(1.0, span / UNIT_STEP_DAY)
+        size = np.maximum(np.abs(fine), PEAK_SHARE * np.maximum(peak, np.abs(fine)))
+        scale = share * self.rtol * size + self.atol
+        # Rounding: y = V z sums terms that may cancel; no test asks for less than
+        # ROUNDING times their size.
+        scale += ROUNDING * _apply(np.abs(modes.v), np.abs(z_fine))
+        est = np.abs(fine - coarse) / 15.0
+        with np.errstate(invalid="ignore"):
+            ratio = np.divide(est, scale, out=np.zeros_like(est), where=scale > 0)
+            ratio[(scale == 0) & (est > 0)] = np.inf
+        worst = ratio.max(axis=0, initial=0.0)
+        worst[~np.isfinite(fine).all(axis=0)] = np.inf
+        return fine, worst
+
+    def _weights_for(self, span: float, steps: int) -> _StepCoefficients:
+        """Return (and keep) the weights of ``steps`` equal steps over ``span``, every patient."""
+        key = (round(span, 12), steps)
+        if key not in self._weights:
+            self._weights[key] = _StepCoefficients.of(self.modes.lam, span / steps)
+        return self._weights[key]
+
+    def _below(self, y: Array, params: Params) -> NDArray[np.bool_]:
+        """Return, per patient, whether every switch and activity function is negative."""
+        below: NDArray[np.bool_] = np.all(self.model.switches(y, params) < 0, axis=0)
+        below &= np.all(self.model.activity(y, params) < 0, axis=0)
+        return below
+
+    def _steps(
+        self,
+        t0: float,
+        span: float,
+        steps: int,
+        group: NDArray[np.intp] | None,
+        z: Array,
+        c: Array,
+        y: Array,
+        params: Params,
+        modes: _Modes,
+        n1: Array,
+    ) -> tuple[Array, Array]:
+        """Take ``steps`` equal steps over the interval; return the end states and modal states.
+
+        ``z``, ``c``, ``y``, ``params`` and ``modes`` are already the group's;
+        ``n1`` is the remainder at the start.
+        """
+        w = self._weights_for(span, steps)
+        if group is not None and group.size < self.modes.lam.shape[1]:
+            w = w.take(group)
+        h = span / steps
+        for j in range(steps):
+            z, n1 = self._step(t0 + j * h, h, w, z, c, n1, params, modes)
+        return _apply(modes.v, z), z
+
+    def _nonlinear(
+        self, t: Array | float, y: Array, params: Params, modes: _Modes, c: Array
+    ) -> Array:
+        """Return the driven modes' non-linear part ``c + V^-1 R(t, y)``."""
+        self.n_rhs += 1
+        r = self.model.remainder(t, y, params)  # type: ignore[arg-type]
+        out: Array = c + _apply(modes.vinv_driven, r[modes.writes])
+        return out
+
+    @staticmethod
+    def _state(rows: NDArray[np.intp], values: Array, n_states: int) -> Array:
+        """Return a state array with ``values`` in ``rows`` and 0 elsewhere."""
+        y = np.zeros((n_states, values.shape[1]))
+        y[rows] = values
+        return y
+
+    def _step(
+        self,
+        t: float,
+        h: float,
+        w: _StepCoefficients,
+        z: Array,
+        c: Array,
+        n1: Array,
+        params: Params,
+        modes: _Modes,
+    ) -> tuple[Array, Array]:
+        """One Krogstad step: the new modal state and the remainder there (the next ``N1``).
+
+        Free modes (after the first ``d``) take their exact exponential step.
+        """
+        d = modes.n_driven
+        n_states = z.shape[0]
+        zd, cd = z[:d], c[:d]
+        half_free = w.eh[d:] * z[d:] + w.a21[d:] * c[d:]
+        full_free = w.e[d:] * z[d:] + h * w.p1[d:] * c[d:]
+
+        def stage(time: float, driven: Array, free: Array) -> Array:
+            u = np.concatenate([driven, free])
+            y = self._state(modes.reads, _apply(modes.v_reads, u), n_states)
+            return self._nonlinear(time, y, params, modes, cd)
+
+        eh, e = w.eh[:d], w.e[:d]
+        n2 = stage(t + 0.5 * h, eh * zd + w.a21[:d] * n1, half_free)
+        n3 = stage(t + 0.5 * h, eh * zd + w.a31[:d] * n1 + w.a32[:d] * n2, half_free)
+        n4 = stage(t + h, e * zd + w.a41[:d] * n1 + w.a43[:d] * n3, full_free)
+        zd_new = e * zd + w.b1[:d] * n1 + w.b23[:d] * (n2 + n3) + w.b4[:d] * n4
+        return np.concatenate([zd_new, full_free]), stage(t + h, zd_new, full_free)
+
+
+def _growth(worst: Array, accept: NDArray[np.bool_]) -> Array:
+    """Return the factor on the step length after an interval with error norm ``worst``."""
+    with np.errstate(divide="ignore", over="ignore"):
+        grow = SAFETY * worst**-0.25
+    grow = np.nan_to_num(grow, nan=MIN_SHRINK, posinf=MAX_GROWTH)
+    out: Array = np.clip(grow, MIN_SHRINK, np.where(accept, MAX_GROWTH, SAFETY))
+    return out
+
+
+def fixed_steps(model: Model, params: Params, y0: Array, span_day: float, n_steps: int) -> Array:
+    """Return the states after ``n_steps`` equal steps over ``span_day``, without error control.
+
+    The method of :func:`integrate_adaptive` with its step length fixed, from
+    ``y0`` (shape ``(n_states, n)``), with no dose or infusion: what tests use to
+    measure its order.
+    """
+    prepared = model.prepare(params)
+    a, b = model.linear_system(prepared)
+    size = max(a.shape[0], b.shape[0])
+    n_states = a.shape[1]
+    index = {name: i for i, name in enumerate(model.states)}
+    reads = np.array([index[r] for r in model.remainder_reads], dtype=np.intp)
+    writes = np.array([index[w] for w in model.remainder_writes], dtype=np.intp)
+    inputs = np.broadcast_to(b, (size, n_states))[:, :, None]
+    modes, _ = _diagonalise(np.broadcast_to(a, (size, n_states, n_states)), inputs, reads, writes)
+    stepper = _Stepper(model, prepared, modes, rtol=1.0, atol=1.0, max_step=math.inf)
+    c = _apply(modes.inputs, np.ones((1, y0.shape[1])))
+    z = _apply(modes.vinv, y0)
+    n1 = stepper._nonlinear(0.0, y0, prepared, modes, c[: modes.n_driven])
+    return stepper._steps(0.0, span_day, n_steps, None, z, c, y0, prepared, modes, n1)[0]
+
+
+def integrate_adaptive(
+    model: Model,
+    params: Params,
+    schedule: Schedule,
+    y0: Array,
+    *,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    max_step_day: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> AdaptiveRun:
+    """Integrate every patient along ``schedule``, each with its own error-controlled steps.
+
+    Parameters
+    ----------
+    model : Model
+    params : mapping of str to ndarray, each (1,) or (n_patients,)
+    schedule : Schedule
+    y0 : ndarray, shape (n_states, n_patients)
+        State at ``schedule.breakpoints[0]`` before any dose.
+    rtol, atol : float
+        Relative tolerance, and absolute tolerance as a share of each state's
+        largest value so far (module docstring).
+    max_step_day : float, optional
+        Longest step (days); default: the interval between breakpoints.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each breakpoint.
+
+    Returns
+    -------
+    AdaptiveRun
+    """
+    from mscsim.engine.fast import integrate_fast
+
+    n_states, n = y0.shape
+    prepared = model.prepare(params)
+    a, b = model.linear_system(prepared)
+    size = max(a.shape[0], b.shape[0])
+    routes = schedule.infusion_routes
+    s = np.zeros((size, n_states, len(routes) + 1))
+    for j, route in enumerate(routes):
+        s[:, :, j] = np.broadcast_to(model.dose_split(route, params).T, (size, n_states))
+    s[:, :, -1] = np.broadcast_to(b, (size, n_states))
+    index = {name: i for i, name in enumerate(model.states)}
+    reads = np.array([index[r] for r in model.remainder_reads], dtype=np.intp)
+    writes = np.array([index[w] for w in model.remainder_writes], dtype=np.intp)
+    modes, ok = _diagonalise(np.broadcast_to(a, (size, n_states, n_states)), s, reads, writes)
+    modal = np.broadcast_to(ok, (n,)) if size == 1 else ok
+    out = np.empty((n_states, n, schedule.times_day.size))
+    steps = rhs = rejected = 0
+    fallback = np.flatnonzero(~modal)
+    if fallback.size:
+        states, steps, rhs = integrate_fast(
+            model, _take(params, fallback), schedule, y0[:, fallback]
+        )
+        out[:, fallback] = states
+    idx = np.flatnonzero(modal)
+    if idx.size:
+        stepper = _Stepper(
+            model,
+            _take(prepared, idx),
+            modes.take(idx),
+            rtol=rtol,
+            atol=atol,
+            max_step=math.inf if max_step_day is None else max_step_day,
+        )
+        out[:, idx] = _run(stepper, _take(params, idx), schedule, y0[:, idx], progress)
+        steps += stepper.n_steps
+        rhs += stepper.n_rhs
+        rejected = stepper.n_rejected
+    return AdaptiveRun(out, steps, rejected, rhs, int(fallback.size))
+
+
+def _run(
+    stepper: _Stepper,
+    params: Params,
+    schedule: Schedule,
+    y0: Array,
+    progress: ProgressCallback | None,
+) -> Array:
+    """Walk the breakpoints: doses, outputs, then each interval's steps.
+
+    After a dose or a change of infusion the interval is cut into pieces that
+    double in length from :data:`FIRST_STEP_DAY`, so the fast rise is resolved
+    with short steps and the rest of the interval with long ones.
+    """
+    model = stepper.model
+    n_states, n = y0.shape
+    keep = nonnegative_mask(model)
+    routes = schedule.infusion_routes
+    splits: dict[object, Array] = {}
+    out = np.empty((n_states, n, schedule.times_day.size))
+    y = y0.copy()
+    peak = np.abs(y)
+    h_target = np.full(n, FIRST_STEP_DAY)
+    bp = schedule.breakpoints
+    for k, t in enumerate(bp):
+        for route, cells in schedule.boluses[k]:
+            if route not in splits:
+                splits[route] = model.dose_split(route, params)
+            y = y + splits[route] * cells
+        np.maximum(peak, np.abs(y), out=peak)
+        if schedule.output_at[k] >= 0:
+            out[:, :, schedule.output_at[k]] = y
+        if progress is not None:
+            progress(k + 1, bp.size)
+        if k + 1 == bp.size:
+            break
+        u = np.zeros((len(routes) + 1, n))
+        u[-1] = 1.0
+        for route, rate in schedule.infusions[k]:
+            u[routes.index(route)] += rate
+        previous = schedule.infusions[k - 1] if k else ()
+        span = float(bp[k + 1] - t)
+        pieces = [span]
+        if k == 0 or schedule.boluses[k] or not _same_inputs(schedule.infusions[k], previous):
+            h_target[:] = FIRST_STEP_DAY
+            pieces = _graded(span)
+        start = float(t)
+        for piece in pieces:
+            y = stepper.advance(start, piece, y, u, peak, h_target)
+            start += piece
+        y[keep] = np.maximum(y[keep], 0.0)
+    return out
+
+
+def _graded(span: float) -> list[float]:
+    """Return pieces of ``span`` doubling in length from about :data:`FIRST_STEP_DAY`.
+
+    Examples
+    --------
+    >>> _graded(0.004)
+    [0.001, 0.001, 0.002]
+    """
+    k = int(min(12, max(0, math.ceil(math.log2(span / FIRST_STEP_DAY)))))
+    return [span / 2.0**k] + [span / 2.0 ** (k - j + 1) for j in range(1, k + 1)]
+
+
+def _same_inputs(a: tuple[tuple[object, Array], ...], b: tuple[tuple[object, Array], ...]) -> bool:
+    """Whether two breakpoints have the same infusions (routes and rates)."""
+    return len(a) == len(b) and all(
+        ra == rb and np.array_equal(xa, xb) for (ra, xa), (rb, xb) in zip(a, b, strict=True)
+    )
