@@ -177,7 +177,9 @@ class Model(Protocol):
         """Return the nonlinear remainder ``R(t, y)``, shape ``(n_states, n)`` (per day).
 
         Rows outside ``remainder_writes`` are 0, and it depends on no state
-        outside ``remainder_reads``.
+        outside ``remainder_reads`` (the fast engine passes 0 in the other rows).
+        ``t_day`` is a float, or one time per patient (shape ``(n,)``) when
+        patients take their own steps.
         """
         ...
 
