@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.integrate import quad, solve_ivp
+from tests.engine.test_accuracy import StiffNonlinear
 
 from mscsim import ResolvedDose, Route, simulate
 from mscsim.engine import FastSolver
@@ -192,34 +193,6 @@ def test_error_falls_as_rtol_is_tightened(user_reference: Array) -> None:
     ]
     assert errors[0] > errors[1] > errors[2], errors
     assert errors[0] / errors[2] > 1e3, errors
-
-
-class StiffNonlinear(ModelBase):
-    r"""A smooth problem whose nonlinear part feeds a stiff mode.
-
-    .. math:: \dot x = -200 x + z^2, \qquad \dot z = -z / (1 + z)
-    """
-
-    name = "stiff_nonlinear"
-    states = ("x", "z")
-    nonnegative = ("x", "z")
-    parameters = ()
-    output_names = ("x", "z")
-    remainder_reads = ("z",)
-    remainder_writes = ("x", "z")
-
-    def linear_system(self, params: Params) -> tuple[Array, Array]:
-        return np.array([[[-200.0, 0.0], [0.0, 0.0]]]), np.zeros((1, 2))
-
-    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
-        z = y[1]
-        return np.stack([z**2, -z / (1.0 + z)])
-
-    def dose_split(self, route: Route, params: Params) -> Array:
-        return np.array([[0.0], [1.0]])
-
-    def outputs(self, y: Array, params: Params) -> dict[str, Array]:
-        return {"x": y[0], "z": y[1]}
 
 
 # Slow absorption and a high EC50: no feature faster than the steps (asymptotic range).
