@@ -34,6 +34,7 @@ import numpy as np
 from mscsim.engine import FastSolver, ScipySolver, SimulationResult, Solver, simulate
 from mscsim.io import load_scenario
 from mscsim.models import CellKinetics
+from mscsim.models.base import take_rows
 from mscsim.problem import Problem, problem_from_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -64,7 +65,7 @@ def patient_params(base: dict[str, np.ndarray], n: int, seed: int) -> dict[str, 
 
 
 def subset(params: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: (v[idx] if v.shape[0] > 1 else v) for k, v in params.items()}
+    return take_rows(params, idx)
 
 
 def run(

@@ -54,7 +54,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mscsim.engine.events import Schedule
-from mscsim.models.base import Array, Model, Params, nonnegative_mask
+from mscsim.models.base import Array, Model, Params, StateIndex, nonnegative_mask, take_rows
+from mscsim.spec.route import Route
 
 __all__ = [
     "DEFAULT_ATOL",
@@ -157,11 +158,6 @@ class AdaptiveRun:
     n_fallback: int
 
 
-def _take(params: Params, idx: NDArray[np.intp]) -> Params:
-    """Return the parameter rows of patients ``idx`` (shared rows stay shared)."""
-    return {k: (v[idx] if v.shape[0] > 1 else v) for k, v in params.items()}
-
-
 def _apply(m: Array, x: Array) -> Array:
     """Return ``m[p] @ x[:, p]`` for every patient ``p``: ``m`` is ``(P, r, c)``, ``x`` ``(c, P)``.
 
@@ -194,6 +190,7 @@ class _Modes:
     writes: NDArray[np.intp]
     v_reads: Array  # (P, r, n)
     vinv_driven: Array  # (P, d, w)
+    v_abs: Array  # (P, n, n): |V|, the size of the terms summed in V z
 
     def take(self, idx: NDArray[np.intp]) -> _Modes:
         """Return the modes of patients ``idx`` (shared modes stay shared)."""
@@ -209,6 +206,7 @@ class _Modes:
             self.writes,
             self.v_reads[idx],
             self.vinv_driven[idx],
+            self.v_abs[idx],
         )
 
     def eigenvalues(self, n: int) -> Array:
@@ -255,6 +253,7 @@ def _diagonalise(
             writes,
             np.ascontiguousarray(v[:, reads, :]),
             np.ascontiguousarray(coupled),
+            np.abs(v),
         ),
         ok,
     )
@@ -414,11 +413,11 @@ class _Stepper:
         :data:`UNIT_STEP_DAY`), so many short intervals after a dose add up to no
         more error than a day's worth.
         """
+        params: Params = self.params
+        modes = self.modes
         if group.size < y.shape[1]:
             z, c, y, peak = z[:, group], c[:, group], y[:, group], peak[:, group]
-            params, modes = _take(self.params, group), self.modes.take(group)
-        else:
-            params, modes = self.params, self.modes
+            params, modes = take_rows(params, group), modes.take(group)
         n1 = self._nonlinear(t0, y, params, modes, c[: modes.n_driven])
         coarse, _ = self._steps(t0, span, steps, group, z, c, y, params, modes, n1)
         fine, z_fine = self._steps(t0, span, 2 * steps, group, z, c, y, params, modes, n1)
@@ -427,7 +426,7 @@ class _Stepper:
         scale = share * self.rtol * size + self.atol
         # Rounding: y = V z sums terms that may cancel; no test asks for less than
         # ROUNDING times their size.
-        scale += ROUNDING * _apply(np.abs(modes.v), np.abs(z_fine))
+        scale += ROUNDING * _apply(modes.v_abs, np.abs(z_fine))
         est = np.abs(fine - coarse) / 15.0
         with np.errstate(invalid="ignore"):
             ratio = np.divide(est, scale, out=np.zeros_like(est), where=scale > 0)
@@ -534,6 +533,29 @@ def _growth(worst: Array, accept: NDArray[np.bool_]) -> Array:
     return out
 
 
+def _modes_of(model: Model, prepared: Params, inputs: Array) -> tuple[_Modes, NDArray[np.bool_]]:
+    """Diagonalise the model's ``A``; ``inputs`` are the input columns ``S``, ``(P, n, m)``."""
+    a, _ = model.linear_system(prepared)
+    index = StateIndex(tuple(model.states))
+    reads = np.array([index[r] for r in model.remainder_reads], dtype=np.intp)
+    writes = np.array([index[w] for w in model.remainder_writes], dtype=np.intp)
+    size, n_states = inputs.shape[:2]
+    return _diagonalise(np.broadcast_to(a, (size, n_states, n_states)), inputs, reads, writes)
+
+
+def _input_columns(
+    model: Model, prepared: Params, params: Params, routes: tuple[Route, ...]
+) -> Array:
+    """Return ``S``: one column per infused route (one viable cell per day), then ``b``."""
+    a, b = model.linear_system(prepared)
+    size, n_states = max(a.shape[0], b.shape[0]), a.shape[1]
+    s = np.zeros((size, n_states, len(routes) + 1))
+    for j, route in enumerate(routes):
+        s[:, :, j] = np.broadcast_to(model.dose_split(route, params).T, (size, n_states))
+    s[:, :, -1] = np.broadcast_to(b, (size, n_states))
+    return s
+
+
 def fixed_steps(model: Model, params: Params, y0: Array, span_day: float, n_steps: int) -> Array:
     """Return the states after ``n_steps`` equal steps over ``span_day``, without error control.
 
@@ -542,14 +564,7 @@ def fixed_steps(model: Model, params: Params, y0: Array, span_day: float, n_step
     measure its order.
     """
     prepared = model.prepare(params)
-    a, b = model.linear_system(prepared)
-    size = max(a.shape[0], b.shape[0])
-    n_states = a.shape[1]
-    index = {name: i for i, name in enumerate(model.states)}
-    reads = np.array([index[r] for r in model.remainder_reads], dtype=np.intp)
-    writes = np.array([index[w] for w in model.remainder_writes], dtype=np.intp)
-    inputs = np.broadcast_to(b, (size, n_states))[:, :, None]
-    modes, _ = _diagonalise(np.broadcast_to(a, (size, n_states, n_states)), inputs, reads, writes)
+    modes, _ = _modes_of(model, prepared, _input_columns(model, prepared, params, ()))
     stepper = _Stepper(model, prepared, modes, rtol=1.0, atol=1.0, max_step=math.inf)
     c = _apply(modes.inputs, np.ones((1, y0.shape[1])))
     z = _apply(modes.vinv, y0)
@@ -578,8 +593,8 @@ def integrate_adaptive(
     y0 : ndarray, shape (n_states, n_patients)
         State at ``schedule.breakpoints[0]`` before any dose.
     rtol, atol : float
-        Relative tolerance, and absolute tolerance as a share of each state's
-        largest value so far (module docstring).
+        Relative tolerance, and absolute tolerance in each state's own unit
+        (module docstring).
     max_step_day : float, optional
         Longest step (days); default: the interval between breakpoints.
     progress : callable, optional
@@ -593,37 +608,29 @@ def integrate_adaptive(
 
     n_states, n = y0.shape
     prepared = model.prepare(params)
-    a, b = model.linear_system(prepared)
-    size = max(a.shape[0], b.shape[0])
-    routes = schedule.infusion_routes
-    s = np.zeros((size, n_states, len(routes) + 1))
-    for j, route in enumerate(routes):
-        s[:, :, j] = np.broadcast_to(model.dose_split(route, params).T, (size, n_states))
-    s[:, :, -1] = np.broadcast_to(b, (size, n_states))
-    index = {name: i for i, name in enumerate(model.states)}
-    reads = np.array([index[r] for r in model.remainder_reads], dtype=np.intp)
-    writes = np.array([index[w] for w in model.remainder_writes], dtype=np.intp)
-    modes, ok = _diagonalise(np.broadcast_to(a, (size, n_states, n_states)), s, reads, writes)
+    s = _input_columns(model, prepared, params, schedule.infusion_routes)
+    modes, ok = _modes_of(model, prepared, s)
+    size = s.shape[0]
     modal = np.broadcast_to(ok, (n,)) if size == 1 else ok
     out = np.empty((n_states, n, schedule.times_day.size))
     steps = rhs = rejected = 0
     fallback = np.flatnonzero(~modal)
     if fallback.size:
         states, steps, rhs = integrate_fast(
-            model, _take(params, fallback), schedule, y0[:, fallback]
+            model, take_rows(params, fallback), schedule, y0[:, fallback]
         )
         out[:, fallback] = states
     idx = np.flatnonzero(modal)
     if idx.size:
         stepper = _Stepper(
             model,
-            _take(prepared, idx),
+            take_rows(prepared, idx),
             modes.take(idx),
             rtol=rtol,
             atol=atol,
             max_step=math.inf if max_step_day is None else max_step_day,
         )
-        out[:, idx] = _run(stepper, _take(params, idx), schedule, y0[:, idx], progress)
+        out[:, idx] = _run(stepper, take_rows(params, idx), schedule, y0[:, idx], progress)
         steps += stepper.n_steps
         rhs += stepper.n_rhs
         rejected = stepper.n_rejected
@@ -646,7 +653,6 @@ def _run(
     model = stepper.model
     n_states, n = y0.shape
     keep = nonnegative_mask(model)
-    routes = schedule.infusion_routes
     splits: dict[object, Array] = {}
     out = np.empty((n_states, n, schedule.times_day.size))
     y = y0.copy()
@@ -665,14 +671,10 @@ def _run(
             progress(k + 1, bp.size)
         if k + 1 == bp.size:
             break
-        u = np.zeros((len(routes) + 1, n))
-        u[-1] = 1.0
-        for route, rate in schedule.infusions[k]:
-            u[routes.index(route)] += rate
-        previous = schedule.infusions[k - 1] if k else ()
+        u = np.vstack([schedule.infusion_rates(k, n), np.ones((1, n))])
         span = float(bp[k + 1] - t)
         pieces = [span]
-        if k == 0 or schedule.boluses[k] or not _same_inputs(schedule.infusions[k], previous):
+        if k == 0 or schedule.starts_transient(k):
             h_target[:] = FIRST_STEP_DAY
             pieces = _graded(span)
         start = float(t)
@@ -693,10 +695,3 @@ def _graded(span: float) -> list[float]:
     """
     k = int(min(12, max(0, math.ceil(math.log2(span / FIRST_STEP_DAY)))))
     return [span / 2.0**k] + [span / 2.0 ** (k - j + 1) for j in range(1, k + 1)]
-
-
-def _same_inputs(a: tuple[tuple[object, Array], ...], b: tuple[tuple[object, Array], ...]) -> bool:
-    """Whether two breakpoints have the same infusions (routes and rates)."""
-    return len(a) == len(b) and all(
-        ra == rb and np.array_equal(xa, xb) for (ra, xa), (rb, xb) in zip(a, b, strict=True)
-    )

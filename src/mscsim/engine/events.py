@@ -64,6 +64,27 @@ class Schedule:
         seen = {r for step in self.infusions for r, _ in step}
         return tuple(r for r in Route if r in seen)
 
+    def infusion_rates(self, k: int, n: int) -> Array:
+        """Return the rates infused on ``[breakpoints[k], breakpoints[k + 1])``.
+
+        Shape ``(len(infusion_routes), n)``: one row per route, in that order.
+        """
+        routes = self.infusion_routes
+        rates = np.zeros((len(routes), n))
+        for route, rate in self.infusions[k]:
+            rates[routes.index(route)] += rate
+        return rates
+
+    def starts_transient(self, k: int) -> bool:
+        """Whether breakpoint ``k`` gives a bolus or starts, stops or changes an infusion."""
+        previous = self.infusions[k - 1] if k else ()
+        current = self.infusions[k]
+        same = len(current) == len(previous) and all(
+            ra == rb and np.array_equal(xa, xb)
+            for (ra, xa), (rb, xb) in zip(current, previous, strict=True)
+        )
+        return bool(self.boluses[k]) or not same
+
 
 def output_times(horizon_day: float, every_day: float) -> Array:
     """Return ``0, every, 2 every, ...`` up to the horizon (included when on the grid).

@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from mscsim.engine.events import Schedule
 from mscsim.engine.exact import EtdStep, LinearStep, MatrixBatch, etd_step, linear_step
-from mscsim.models.base import Array, Model, Params, nonnegative_mask
+from mscsim.models.base import Array, Model, Params, nonnegative_mask, take_rows
 
 __all__ = ["DEFAULT_MAX_STEP_DAY", "SWITCH_REFINEMENT", "integrate_fast"]
 
@@ -101,7 +101,7 @@ class _Part:
             return self
         return _Part(
             index if self.index is None else self.index[index],
-            {k: (v[index] if v.shape[0] > 1 else v) for k, v in self.params.items()},
+            take_rows(self.params, index),
             self.a.take(index),
             None if self.u is None else self.u[:, index],
             None if self.su is None else self.su[:, index],
@@ -268,13 +268,6 @@ class _Integrator:
         return n if part.su is None else n + part.su
 
 
-def _same_inputs(a: tuple[tuple[object, Array], ...], b: tuple[tuple[object, Array], ...]) -> bool:
-    """Whether two breakpoints have the same infusions (routes and rates)."""
-    return len(a) == len(b) and all(
-        ra == rb and np.array_equal(xa, xb) for (ra, xa), (rb, xb) in zip(a, b, strict=True)
-    )
-
-
 def integrate_fast(
     model: Model,
     params: Params,
@@ -321,16 +314,10 @@ def integrate_fast(
             progress(k + 1, bp.size)
         if k + 1 == bp.size:
             break
-        rates = None
-        if schedule.infusions[k]:
-            rates = np.zeros((len(it.routes), n))
-            for route, rate in schedule.infusions[k]:
-                rates[it.routes.index(route)] += rate
+        rates = schedule.infusion_rates(k, n) if schedule.infusions[k] else None
         u = it.inputs(rates, n)
         # A bolus, or an infusion starting or stopping, starts fast transients.
-        changed = bool(schedule.boluses[k]) or not _same_inputs(
-            schedule.infusions[k], schedule.infusions[k - 1] if k else ()
-        )
+        changed = schedule.starts_transient(k)
         y = it.advance(float(t), float(bp[k + 1]), y, u, after_dose=changed)
         y[keep] = np.maximum(y[keep], 0.0)
     return out, it.n_steps, it.n_rhs

@@ -36,6 +36,7 @@ __all__ = [
     "full_rhs",
     "n_param_rows",
     "nonnegative_mask",
+    "take_rows",
     "target_site",
 ]
 
@@ -340,6 +341,17 @@ def n_param_rows(params: Params) -> int:
     if len(sizes) > 1:
         raise SpecError(f"parameters: per-patient arrays have different lengths {sorted(sizes)}")
     return sizes.pop() if sizes else 1
+
+
+def take_rows(params: Params, rows: NDArray[np.intp]) -> dict[str, Array]:
+    """Return the parameter rows of patients ``rows``; shared (length-1) rows stay shared.
+
+    Examples
+    --------
+    >>> take_rows({"a": np.array([1.0, 2.0, 3.0]), "b": np.array([9.0])}, np.array([2, 0]))
+    {'a': array([3., 1.]), 'b': array([9.])}
+    """
+    return {k: (v[rows] if v.shape[0] > 1 else v) for k, v in params.items()}
 
 
 def target_site(routes: Sequence[Route]) -> str:
