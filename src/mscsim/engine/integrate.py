@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -13,8 +14,9 @@ from mscsim.engine.result import SimulationResult
 from mscsim.engine.solvers import EngineName, FastSolver, Solver, solver_named
 from mscsim.errors import IntegrationError, SpecError
 from mscsim.models.base import Array, Model, Params, n_param_rows
+from mscsim.models.immunity import ibmir_loss
 
-__all__ = ["param_table", "simulate"]
+__all__ = ["delivered_doses", "param_table", "simulate"]
 
 MAX_STATE_BYTES = 4 * 2**30
 """Largest state array one in-memory run may hold (4 GiB); larger runs are refused."""
@@ -38,6 +40,21 @@ def param_table(params: Mapping[str, ArrayLike], n_patients: int) -> dict[str, A
         out[name] = arr
     n_param_rows(out)
     return out
+
+
+def delivered_doses(doses: Sequence[ResolvedDose], params: Params) -> tuple[ResolvedDose, ...]:
+    """Return ``doses`` less the cells lost on administration, per patient.
+
+    Intravenous and intra-arterial doses lose their IBMIR share
+    (:func:`mscsim.models.immunity.ibmir_loss`) when ``params`` have
+    ``ibmir_max_loss``; other doses are returned as they are.
+    """
+    out = []
+    for d in doses:
+        lost = ibmir_loss(d.route, d.viable_cells, params)
+        kept = d.viable_cells * (1.0 - lost)
+        out.append(replace(d, viable_cells=kept) if np.any(lost > 0) else d)
+    return tuple(out)
 
 
 def initial_states(model: Model, params: Params, n_patients: int) -> Array:
@@ -68,7 +85,8 @@ def simulate(
     """Simulate ``n_patients`` patients of ``model`` receiving ``doses``.
 
     Every patient shares the dose times; :func:`mscsim.problem.solve` simulates
-    patients with their own schedules.
+    patients with their own schedules. Cells lost on administration are removed
+    from each dose first (:func:`delivered_doses`).
 
     Parameters
     ----------
@@ -118,7 +136,7 @@ def simulate(
     if n_patients < 1:
         raise SpecError(f"n_patients = {n_patients}: must be >= 1")
     p = param_table(params, n_patients)
-    schedule = build_schedule(doses, times_day)
+    schedule = build_schedule(delivered_doses(doses, p), times_day)
     n_bytes = 8 * len(model.states) * n_patients * schedule.times_day.size
     if n_bytes > MAX_STATE_BYTES:
         raise SpecError(

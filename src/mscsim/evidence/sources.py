@@ -48,6 +48,7 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
     "potency": ("x", "secretion per viable cell, relative to the library default"),
     "survival": ("x", "every cell half-life, relative to the library defaults"),
     "immunogenicity": ("x", "innate clearance and priming of allogeneic cells"),
+    "ibmir_factor": ("x", "IBMIR loss of intravenous and intra-arterial doses"),
     "post_thaw_viability": ("fraction", "viable fraction right after thaw"),
     "potency_ratio_per_decade": ("x per decade", "potency per decade of donor age above 30"),
     "lot_potency_cv": ("CV", "lot-to-lot coefficient of variation of potency"),
@@ -91,6 +92,11 @@ class SourceProfile:
     def immunogenicity(self) -> float:
         """Factor on the innate clearance and the priming of allogeneic cells."""
         return self._get("immunogenicity")
+
+    @property
+    def ibmir_factor(self) -> float:
+        """Factor on the IBMIR loss of intravascular doses."""
+        return self._get("ibmir_factor")
 
     @property
     def post_thaw_viability(self) -> float:
@@ -196,6 +202,8 @@ class ResolvedProduct:
     survival, immunogenicity : float
         The source's factors.
     hla_match : float
+    ibmir_factor : float
+        The source's factor on the IBMIR loss.
     """
 
     viability: float
@@ -205,6 +213,7 @@ class ResolvedProduct:
     survival: float
     immunogenicity: float
     hla_match: float
+    ibmir_factor: float = 1.0
 
     def covariates(self) -> dict[str, float]:
         """Return the per-patient covariates the models read."""
@@ -213,6 +222,7 @@ class ResolvedProduct:
             "cell_survival": self.survival,
             "immunogenicity": self.immunogenicity,
             "hla_match": self.hla_match,
+            "ibmir_factor": self.ibmir_factor,
         }
 
 
@@ -245,4 +255,5 @@ def resolve_product(product: Product, *, patient_age_years: float | None = None)
         survival=profile.survival,
         immunogenicity=profile.immunogenicity,
         hla_match=product.hla_match,
+        ibmir_factor=profile.ibmir_factor,
     )

@@ -11,7 +11,11 @@ Defaults: every parameter of the model with an ``omega`` varies log-normally
 within the parameter's own allowed range; weight varies log-normally
 around the patient's weight with :data:`DEFAULT_WEIGHT_CV`; with
 ``lot_variability`` each patient receives a lot drawn from the source's
-lot-to-lot distributions (:mod:`mscsim.population.lots`).
+lot-to-lot distributions (:mod:`mscsim.population.lots`); each allogeneic
+recipient forms donor-specific antibodies (covariate ``forms_dsa`` = 1, the only
+patients whose memory clears later doses faster) with probability
+``dsa_probability`` (R42), from one more slot after the parameters' (autologous
+recipients: 0; :mod:`mscsim.models.immunity`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter, ParameterLibrary, load_library
 from mscsim.models.base import Array, Model
 from mscsim.models.diseases import BASELINE_COVARIATE
+from mscsim.models.immunity import DSA_COVARIATE
 from mscsim.population.lots import lot_variability
 from mscsim.problem.build import default_model
 from mscsim.spec.disease import Genotype, ScaSpec
@@ -95,6 +100,14 @@ def _varied(p: Parameter, values: Array) -> Array:
     return out
 
 
+def _forms_dsa(params: Mapping[str, Array], u: Array, n: int) -> Array:
+    """Return 1 for allogeneic recipients whose uniform draw ``u`` is below ``dsa_probability``."""
+    share = np.broadcast_to(params["dsa_probability"], (n,))
+    allogeneic = np.broadcast_to(params["is_allogeneic"], (n,)) > 0
+    out: Array = ((u < share) & allogeneic).astype(float)
+    return out
+
+
 def sample_patients(
     scenario: Scenario,
     params: Mapping[str, Array],
@@ -125,9 +138,10 @@ def sample_patients(
     own = ParameterLibrary((model or default_model(scenario)).parameters)
     omegas = spec.omegas({p.name: p.omega for p in own if p.name in params})
     names = sorted(omegas)
-    # Slot layout: weight, age, baseline, sex, genotype, lot potency, lot viability, parameters.
-    z = deviates(spec.seed, ids, 7 + len(names))
-    eta = _correlated(z[:, 7:], names, spec)
+    # Slot layout: weight, age, baseline, sex, genotype, lot potency, lot viability,
+    # parameters, donor-specific antibodies (appended last, so earlier slots keep their draws).
+    z = deviates(spec.seed, ids, 8 + len(names))
+    eta = _correlated(z[:, 7 : 7 + len(names)], names, spec)
     out = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     cov: dict[str, Array | NDArray[np.int64] | list[str]] = {"patient_id": ids}
 
@@ -178,6 +192,12 @@ def sample_patients(
         typical = np.broadcast_to(out[name], (n,))
         out[name] = _varied(own.get(name), typical * np.exp(omegas[name] * eta[:, j]))
         cov[name] = out[name]
+    if DSA_COVARIATE in params:  # the scenario's patient says whether they form DSA
+        out[DSA_COVARIATE] = np.broadcast_to(params[DSA_COVARIATE], (n,)).astype(float)
+        cov[DSA_COVARIATE] = out[DSA_COVARIATE]
+    elif "dsa_probability" in out:
+        out[DSA_COVARIATE] = _forms_dsa(out, ndtr(z[:, -1]), n)
+        cov[DSA_COVARIATE] = out[DSA_COVARIATE]
 
     events = scenario.regimen.expand()
     resolved = []
