@@ -40,7 +40,14 @@ def test_fuzzed_command_lines_exit_cleanly() -> None:
 
 def test_the_fuzz_cases_cover_every_command_and_kind_of_mutation() -> None:
     cases = generate_cases(N_CASES, seed=SEED)
-    assert {c.command for c in cases} >= {"simulate", "compare", "withdrawal", "trial", "qc"}
+    assert {c.command for c in cases} >= {
+        "simulate",
+        "compare",
+        "withdrawal",
+        "trial",
+        "qc",
+        "export-sbml",
+    }
     words = " ".join(m for c in cases for m in c.mutations)
     for kind in ("deleted", "unknown key", "= nan", "--", "/proc/", "a directory", "none"):
         assert kind in words

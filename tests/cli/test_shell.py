@@ -17,7 +17,9 @@ from mscsim.cli.main import app
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCA = str(EXAMPLES / "sca_uc_msc_iv.toml")
 LOT = str(EXAMPLES / "uc_msc_lot.toml")
-COMMANDS = "simulate, dose, params, plot, compare, withdrawal, models, qc, sources, trial"
+COMMANDS = (
+    "simulate, dose, params, plot, compare, withdrawal, models, qc, sources, trial, export-sbml"
+)
 
 runner = CliRunner()
 

@@ -249,6 +249,12 @@ def _dose(rng: random.Random, b: _Bases) -> _Draft:
     return _Draft("dose", args + amount + _maybe(rng, 0.2, "--allow-beyond-evidence"))
 
 
+def _export_sbml(rng: random.Random, b: _Bases) -> _Draft:
+    d = _Draft("export-sbml", ["export-sbml", "scenario.toml", "-o", "model.xml"])
+    _add_scenario(d, b, rng.choice(sorted(b.scenarios)), "scenario.toml")
+    return d
+
+
 def _sim_table(patients: int) -> bytes:
     """A wide table shaped like ``mscsim simulate`` output (decaying cell counts)."""
     head = "patient_id,time_day,cells_lung,cells_blood,cells_liver_spleen,cells_target,"
@@ -302,6 +308,7 @@ BUILDERS: dict[str, tuple[float, Callable[[random.Random, _Bases], _Draft]]] = {
     "qc": (11, _qc),
     "dose": (10, _dose),
     "plot": (9, _plot),
+    "export-sbml": (6, _export_sbml),
     "params": (4, _listing("params", "--json", "--full")),
     "models": (2, _listing("models", "--json")),
     "sources": (2, _listing("sources", "--json")),
@@ -349,6 +356,7 @@ FLAGS: dict[str, dict[str, str]] = {
     },
     "params": {"--model": "text"},
     "plot": {"-o": "figure_out"},
+    "export-sbml": {"-o": "sbml_out"},
     "models": {},
     "sources": {},
 }
@@ -373,6 +381,8 @@ OUT_PATHS: dict[str, list[str]] = {
                   "out.xlsx", "out", "", ".", "newdir/sub/out.csv", "out.CSV", "afile.txt"],
     "figure_out": ["/proc/fig.png", "afile.txt/fig.png", "adir.png", "x" * 300 + ".png",
                    "fig.jpg", "fig", "", "newdir/sub/fig.svg", "afile.txt"],
+    "sbml_out": ["/proc/m.xml", "afile.txt/m.xml", "adir.xml", "x" * 300 + ".xml", "m.csv",
+                 "m", "", ".", "newdir/sub/m.sbml"],
     "dir_out": ["/proc/trialout", "afile.txt", "afile.txt/sub", "x" * 300, "", "adir.csv"],
 }  # fmt: skip
 

@@ -31,6 +31,7 @@ from mscsim import __version__
 from mscsim.cli.analysis import compare, models, withdrawal
 from mscsim.cli.evidence import dose, params
 from mscsim.cli.quality import qc, sources
+from mscsim.cli.sbml import export_sbml
 from mscsim.cli.simulate import plot, simulate
 from mscsim.cli.trial import trial
 
@@ -209,6 +210,7 @@ app.command()(models)
 app.command()(qc)
 app.command()(sources)
 app.command()(trial)
+app.command(name="export-sbml")(export_sbml)
 
 
 def main() -> None:

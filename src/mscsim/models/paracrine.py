@@ -33,6 +33,7 @@ __all__ = [
     "PARACRINE_MODEL",
     "effect",
     "effect_floor",
+    "effect_formulas",
     "factor_rate",
     "paracrine_parameters",
     "secretion_per_cell",
@@ -101,3 +102,36 @@ def effect_floor(params: Params) -> Array:
     """
     floor: Array = params["effect_ec50_ng"] * EFFECT_FLOOR ** (1.0 / params["effect_hill"])
     return floor
+
+
+def effect_formulas(factor: str, params: Params) -> dict[str, str]:
+    """Return :func:`effect` of the quantity named ``factor`` as SBML L3 formulas.
+
+    Two named quantities, for one patient (parameters of shape ``(1,)``):
+    ``effect_saturation`` (``x^n / (1 + x^n)`` with ``x = max(F, 0) / EC50``)
+    and ``effect`` (``Emax`` times it, with the same floor and ramp).
+
+    Examples
+    --------
+    >>> p = {"effect_emax": np.array([1.0]), "effect_ec50_ng": np.array([2.0]),
+    ...      "effect_hill": np.array([1.0])}
+    >>> effect_formulas("F", p)["effect_saturation"]
+    '(piecewise(F, F > 0, 0) / 2.0) ^ 1.0 / (1 + (piecewise(F, F > 0, 0) / 2.0) ^ 1.0)'
+    """
+    emax, ec50, hill = (
+        _number(params[name]) for name in ("effect_emax", "effect_ec50_ng", "effect_hill")
+    )
+    xn = f"(piecewise({factor}, {factor} > 0, 0) / {ec50}) ^ {hill}"
+    share = "effect_saturation"
+    low, high = _number(_FLOOR_SHARE), _number(2.0 * _FLOOR_SHARE)
+    ramp = f"piecewise(2 * ({share} - {low}), {share} > {low}, 0)"
+    return {
+        share: f"{xn} / (1 + {xn})",
+        "effect": f"{emax} * piecewise({share}, {share} >= {high}, {ramp})",
+    }
+
+
+def _number(value: Array | float) -> str:
+    """Write one patient's value so that an SBML formula parser reads back the same double."""
+    text = repr(float(np.ravel(value)[0]) if np.ndim(value) else float(value))
+    return f"({text})" if text.startswith("-") else text
