@@ -34,7 +34,7 @@ BAD = [
     (
         "top-level typo",
         GOOD + "\n[simulaton]\nhorizon_days = 3\n",
-        r"^simulaton = .*unknown key; allowed keys here: patient, product, dose, disease, simulation, parameters, population$",
+        r"^simulaton = .*unknown key; allowed keys here: patient, product, dose, disease, simulation, parameters, population, model, label$",
     ),
     (
         "dose typo",

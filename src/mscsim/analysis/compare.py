@@ -448,7 +448,10 @@ def _check_split_evidence(problem: Problem, policy: EvidencePolicy) -> None:
     """Check a scenario's split doses against the evidence, as its own doses were.
 
     A split regimen is one dose line (``dose[0]``) of the cells before viability.
+    Animal doses get no verdict (the dose evidence is human).
     """
+    if problem.provenance is not None and problem.provenance.species != "human":
+        return
     weight = float(problem.params["weight_kg"][0])
     viability = problem.product.viability
     assessments: dict[tuple[int, float], DoseAssessment] = {}

@@ -35,8 +35,8 @@ def field_bounds(model: type[BaseModel], name: str) -> tuple[float, float]:
     Examples
     --------
     >>> from mscsim.spec.patient import Patient
-    >>> field_bounds(Patient, "weight_kg")
-    (0.3, 400)
+    >>> field_bounds(Patient, "immunosuppression")
+    (0, 1)
     """
     from annotated_types import Ge, Gt, Le, Lt
 
@@ -56,10 +56,11 @@ def check_count(flag: str, value: int | None, high: int) -> None:
 
 
 def check_weight(flag: str, value: float | None) -> None:
-    """Refuse a body weight outside the bounds of ``patient.weight_kg``."""
-    from mscsim.spec.patient import Patient
+    """Refuse a human body weight outside the bounds of ``patient.weight_kg``."""
+    from mscsim.spec.model import Species
+    from mscsim.spec.patient import WEIGHT_RANGE_KG
 
-    low, high = field_bounds(Patient, "weight_kg")
+    low, high = WEIGHT_RANGE_KG[Species.HUMAN]
     if value is not None and not low <= value <= high:
         raise SpecError(
             f"{flag} = {typed(value)}: must be a body weight from {low:g} to {high:g} kg"

@@ -214,6 +214,50 @@ class _Modes:
         return np.broadcast_to(self.lam, (self.lam.shape[0], n))
 
 
+REPEATED_TOLERANCE = 1e-9
+"""Eigenvalues within this share of the largest are one repeated eigenvalue."""
+
+
+def _real_where_rounding(
+    a: Array, lam: NDArray[np.complex128], v: NDArray[np.complex128]
+) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
+    """Return real eigenpairs for matrices whose complex eigenvalues are only rounding.
+
+    A real eigenvalue repeated in several compartments with the same rates (organs
+    with equal death and release) comes back from LAPACK as conjugate pairs with
+    imaginary parts at rounding level and complex eigenvectors. For such a matrix
+    each group of equal eigenvalues gets a real basis of its eigenspace (the null
+    space of ``A - lambda I``, from the SVD); a defective group gets too few
+    independent vectors, and the condition test then sends the patient to the
+    fixed-step backend as before.
+    """
+    scale = np.abs(lam).max(axis=1, initial=0.0)
+    complex_ = np.any(lam.imag != 0.0, axis=1) | np.any(v.imag != 0.0, axis=(1, 2))
+    tiny = np.abs(lam.imag).max(axis=1, initial=0.0) <= REPEATED_TOLERANCE * scale
+    fix = np.flatnonzero(complex_ & tiny)
+    if fix.size == 0:
+        return lam, v
+    lam, v = lam.copy(), v.copy()
+    eye = np.eye(a.shape[1])
+    for k in fix:
+        values = lam[k].real
+        basis = np.zeros((a.shape[1], a.shape[1]))
+        done = np.zeros(values.size, dtype=bool)
+        for j in range(values.size):
+            if done[j]:
+                continue
+            group = np.flatnonzero(
+                ~done & (np.abs(values - values[j]) <= REPEATED_TOLERANCE * scale[k])
+            )
+            mean = values[group].mean()
+            _, _, vh = np.linalg.svd(a[k] - mean * eye)
+            basis[:, group] = vh[-group.size :].T
+            values[group] = mean
+            done[group] = True
+        lam[k], v[k] = values, basis
+    return lam, v
+
+
 def _diagonalise(
     a: Array, s: Array, reads: NDArray[np.intp], writes: NDArray[np.intp]
 ) -> tuple[_Modes, NDArray[np.bool_]]:
@@ -221,6 +265,7 @@ def _diagonalise(
     n = a.shape[1]
     with np.errstate(all="ignore"):
         lam, v = np.linalg.eig(a)
+        lam, v = _real_where_rounding(a, lam, v)
         real = np.all(lam.imag == 0.0, axis=1) & np.all(v.imag == 0.0, axis=(1, 2))
         v = np.ascontiguousarray(v.real)
         cond = np.linalg.cond(v)

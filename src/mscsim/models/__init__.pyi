@@ -14,6 +14,7 @@ from .diseases import (
     register_disease,
 )
 from .kinetics import CELL_OUTPUTS, CellKinetics
+from .organs import OrganKinetics
 from .reference import local_first_order_cells
 from .reference_drug import ReferenceDrug
 from .therapy import TherapyModel
@@ -29,6 +30,7 @@ __all__ = [
     "Model",
     "ModelBase",
     "NoDisease",
+    "OrganKinetics",
     "Outcome",
     "Params",
     "ReferenceDrug",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -11,15 +12,25 @@ from mscsim.evidence.library import Parameter, load_library
 from mscsim.models.base import Array, ModelBase, Params
 from mscsim.models.immunity import (
     covariate,
+    formula_number,
     immune_rates,
     immunity_parameters,
     sensitisation,
+    sensitisation_formula,
+    sensitised_share,
     sensitised_switch,
     sensitised_weight,
+    sensitised_weight_formula,
 )
 from mscsim.spec.route import Route
 
-__all__ = ["CELL_COMPARTMENTS", "CELL_OUTPUTS", "CellKinetics"]
+__all__ = [
+    "CELL_COMPARTMENTS",
+    "CELL_OUTPUTS",
+    "CellKinetics",
+    "remainder_death_formulas",
+    "target_split",
+]
 
 CELL_OUTPUTS: tuple[str, ...] = (
     "cells_lung",
@@ -39,6 +50,24 @@ TARGET_COMPARTMENTS: tuple[str, ...] = ("target", "target_early")
 """Cell compartments at the target (``cells_target``)."""
 
 _LN2 = math.log(2.0)
+
+
+def target_split(route: Route, params: Params, ones: Array) -> tuple[Array, Array, Array]:
+    """Return where one cell of an intra-arterial or local dose goes: passing, target, early.
+
+    An intra-arterial dose passes the target with share ``ia_lung_fraction`` (a);
+    of the rest, ``ia_microvascular_loss_fraction`` (m) is in the early-loss
+    phase. A local dose is deposited at the target, ``early_loss_fraction`` of it
+    in the early-loss phase; none passes.
+    """
+    if route is Route.INTRA_ARTERIAL:
+        a = params["ia_lung_fraction"] * ones
+        m = params["ia_microvascular_loss_fraction"] * ones
+        return a, (1 - a) * (1 - m), (1 - a) * m
+    if route.is_local:
+        e = params["early_loss_fraction"] * ones
+        return 0.0 * ones, 1 - e, e
+    raise SpecError(f"route = {route.value}: neither intra-arterial nor local")
 
 
 class CellKinetics(ModelBase):
@@ -65,9 +94,12 @@ class CellKinetics(ModelBase):
     :math:`d_i` each compartment's elimination rate: :math:`d_L = (1-r)k_L + k_I`,
     :math:`d_B = k_I`, :math:`d_H = k_H + k_I`, :math:`d_T = k_T + k_I`,
     :math:`d_E = k_E + k_I`. Donor-specific memory multiplies each by
-    :math:`1 + \sigma`, with :math:`\sigma = (m - 1)\,s(M)\,w(C)` (0 for
-    autologous cells; P, M, s and the fade-out w at the last viable cell in
-    :mod:`mscsim.models.immunity`).
+    :math:`1 + \sigma`, with :math:`\sigma = (m - 1)\,s(M)\,w(C)\,\delta` (0 for
+    autologous cells; P, M, s, the fade-out w at the last viable cell and the
+    patient's sensitisation :math:`\delta`, ``forms_dsa`` or else
+    ``dsa_probability``, in :mod:`mscsim.models.immunity`). Without ``forms_dsa``
+    a single scenario gives the expected clearance over allogeneic recipients,
+    not one patient's course.
 
     ==========================================  ==================================
     ``lung_trap_fraction`` (:math:`f`)          fraction trapped on a lung pass
@@ -92,8 +124,10 @@ class CellKinetics(ModelBase):
     :math:`(1-a)(1-m)` in T and :math:`(1-a)m` in E; local routes put
     :math:`1-e` in T and :math:`e` in E. All parameters are in the library with
     their sources (``mscsim params``); target parameters have site defaults.
-    Covariates: ``is_allogeneic`` (required) and the optional
-    :data:`~mscsim.models.immunity.IMMUNE_COVARIATES`.
+    Covariates: ``is_allogeneic`` (required), the optional
+    :data:`~mscsim.models.immunity.IMMUNE_COVARIATES` and ``forms_dsa``.
+    Intravenous and intra-arterial doses lose their IBMIR share before they enter
+    (:func:`~mscsim.models.immunity.ibmir_loss`, removed by the engine).
 
     Without immune clearance, with :math:`C=\infty`, :math:`\ell=0` and
     :math:`e=0`, a local dose decays exactly as :math:`D\,2^{-t/t_{1/2}}`
@@ -109,6 +143,12 @@ class CellKinetics(ModelBase):
     linear_below_switches = True
     """The remainder is the overflow above capacity (:meth:`switches`) and the
     sensitised clearance (:meth:`activity`)."""
+    cell_compartments: tuple[str, ...] = CELL_COMPARTMENTS
+    """States holding viable cells (``cells_total``)."""
+    systemic_compartments: tuple[str, ...] = SYSTEMIC_COMPARTMENTS
+    """Cell states outside the target (they secrete into the circulation)."""
+    target_compartments: tuple[str, ...] = TARGET_COMPARTMENTS
+    """Cell states at the target (``cells_target``)."""
 
     def __init__(self) -> None:
         self.parameters: tuple[Parameter, ...] = (
@@ -132,7 +172,7 @@ class CellKinetics(ModelBase):
             "leak": p["local_leak_per_day"],
             **immune_rates(p),
         }
-        q["excess"] = p["sensitised_clearance_multiplier"] - 1.0
+        q["excess"] = (p["sensitised_clearance_multiplier"] - 1.0) * sensitised_share(p)
         return q
 
     @staticmethod
@@ -206,6 +246,28 @@ class CellKinetics(ModelBase):
         out[target] -= params["kinetics_overflow_per_day"] * excess
         return out
 
+    def remainder_formulas(self, params: Params) -> dict[str, str]:
+        """Return :meth:`remainder` for one patient as SBML Level 3 formulas.
+
+        Keys that are states give the remainder of their rate (``-extra_death_<c>``);
+        the other keys name the quantities those use, each defined before it is
+        used (:func:`remainder_death_formulas`). Empty where :meth:`is_linear`.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            One patient's parameters, prepared (:meth:`prepare`).
+        """
+        if self.is_linear(params):
+            return {}
+        q = self._rates(params)
+        forms = bool(np.any(q["prime"] * q["excess"] != 0.0))
+        out = remainder_death_formulas(CELL_COMPARTMENTS, params, memory_forms=forms)
+        for c in CELL_COMPARTMENTS:
+            if f"extra_death_{c}" in out:
+                out[c] = f"-extra_death_{c}"
+        return out
+
     def dose_split(self, route: Route, params: Params) -> Array:
         """Return the destination of one viable cell dosed by ``route``, shape ``(7, P)``."""
         route = Route(route)
@@ -215,16 +277,10 @@ class CellKinetics(ModelBase):
         if route is Route.INTRAVENOUS:
             f = params["lung_trap_fraction"] * ones
             split[i["lung"]], split[i["blood"]] = f, 1 - f
-        elif route is Route.INTRA_ARTERIAL:
-            a = params["ia_lung_fraction"] * ones
-            m = params["ia_microvascular_loss_fraction"] * ones
-            split[i["lung"]] = a
-            split[i["target"]], split[i["target_early"]] = (1 - a) * (1 - m), (1 - a) * m
-        elif route.is_local:
-            e = params["early_loss_fraction"] * ones
-            split[i["target"]], split[i["target_early"]] = 1 - e, e
-        else:  # pragma: no cover - every Route member is handled above
-            raise SpecError(f"route = {route.value}: not supported by {self.name}")
+        else:  # cells that pass the target go to the lung
+            split[i["lung"]], split[i["target"]], split[i["target_early"]] = target_split(
+                route, params, ones
+            )
         return split
 
     def switches(self, y: Array, params: Params) -> Array:
@@ -245,7 +301,11 @@ class CellKinetics(ModelBase):
         return out[None, :]
 
     def outputs(self, y: Array, params: Params) -> dict[str, Array]:
-        """Return cells by compartment and in total, and the sensitisation (0-1)."""
+        r"""Return cells by compartment and in total, and the sensitisation (0-1).
+
+        ``sensitisation`` is :math:`s(M)\,\delta`: 0 in a patient who forms no
+        donor-specific antibodies, the expected value in a single scenario.
+        """
         i = self.index
         return {
             "cells_lung": y[i["lung"]],
@@ -253,5 +313,67 @@ class CellKinetics(ModelBase):
             "cells_liver_spleen": y[i["liver_spleen"]],
             "cells_target": y[i.rows(TARGET_COMPARTMENTS)].sum(axis=0),
             "cells_total": y[i.rows(CELL_COMPARTMENTS)].sum(axis=0),
-            "sensitisation": sensitisation(y[i["immune_memory"]]),
+            "sensitisation": sensitisation(y[i["immune_memory"]]) * sensitised_share(params),
         }
+
+
+def remainder_death_formulas(
+    cells: Sequence[str], params: Params, *, memory_forms: bool
+) -> dict[str, str]:
+    r"""Return the cells dying per day beyond the linear part, as SBML Level 3 formulas.
+
+    The remainder of :class:`CellKinetics` (and of the organ model) written for
+    one patient: named quantities ``viable_cells`` (the sum of ``cells``),
+    ``sensitised_boost`` (:math:`\sigma`), ``target_overflow``
+    (:math:`\max(T - C, 0)`) and ``extra_death_<c>`` for each compartment ``c``
+    that has such deaths (:math:`\sigma d_c X_c`, plus :math:`k_O` times the
+    overflow at ``target``). Each is defined before it is used.
+
+    Parameters
+    ----------
+    cells : sequence of str
+        The cell compartments, in the order of ``kinetics_elimination_per_day``.
+    params : mapping of str to ndarray
+        One patient's parameters, prepared (:meth:`CellKinetics.prepare`).
+    memory_forms : bool
+        Whether memory can form and speed clearance (priming gain times the
+        excess clearance not 0). Without it memory stays 0 from day 0, and the
+        sensitised terms are left out.
+
+    Raises
+    ------
+    SpecError
+        If ``params`` hold more than one patient.
+    """
+    excess = _one(params, "kinetics_memory_excess")
+    elimination = np.asarray(params["kinetics_elimination_per_day"], dtype=float)
+    _one({"kinetics_elimination_per_day": elimination[:, 0]}, "kinetics_elimination_per_day")
+    capacity = _one(params, "target_capacity_cells")
+    out: dict[str, str] = {}
+    deaths: dict[str, list[str]] = {c: [] for c in cells}
+    if memory_forms and excess != 0:
+        out["viable_cells"] = " + ".join(cells)
+        out["sensitised_boost"] = (
+            f"{formula_number(excess)} * {sensitisation_formula('immune_memory')}"
+            f" * {sensitised_weight_formula('viable_cells')}"
+        )
+        for c, rate in zip(cells, elimination[0], strict=True):
+            if rate != 0:
+                deaths[c].append(f"sensitised_boost * {formula_number(rate)} * {c}")
+    if math.isfinite(capacity):
+        cap = formula_number(capacity)
+        out["target_overflow"] = f"piecewise(target - {cap}, target > {cap}, 0)"
+        overflow = formula_number(_one(params, "kinetics_overflow_per_day"))
+        deaths["target"].append(f"{overflow} * target_overflow")
+    out.update({f"extra_death_{c}": " + ".join(t) for c, t in deaths.items() if t})
+    return out
+
+
+def _one(params: Params, name: str) -> float:
+    """Return one patient's value of parameter ``name``; refuse several patients."""
+    value = np.asarray(params[name], dtype=float)
+    if value.shape[:1] != (1,):
+        raise SpecError(
+            f"params.{name} = {value.shape[0]} rows: remainder formulas are one patient's"
+        )
+    return float(value.ravel()[0])

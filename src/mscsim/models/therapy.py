@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter
 from mscsim.models.base import Array, ModelBase, Params, apply_batch
 from mscsim.models.diseases import Disease, NoDisease, Outcome
-from mscsim.models.kinetics import (
-    CELL_COMPARTMENTS,
-    SYSTEMIC_COMPARTMENTS,
-    TARGET_COMPARTMENTS,
-    CellKinetics,
-)
+from mscsim.models.immunity import formula_number
+from mscsim.models.kinetics import CellKinetics
+
+if TYPE_CHECKING:
+    from mscsim.models.organs import OrganKinetics
 from mscsim.models.paracrine import (
     effect,
     effect_floor,
+    effect_formulas,
     factor_rate,
     paracrine_parameters,
     secretion_per_cell,
@@ -51,13 +54,21 @@ class TherapyModel(ModelBase):
     ----------
     disease : Disease, optional
         Default :class:`~mscsim.models.diseases.NoDisease`.
-    kinetics : CellKinetics, optional
+    kinetics : CellKinetics or OrganKinetics, optional
+        Default :class:`~mscsim.models.CellKinetics` (the reduced compartments).
+        Any kinetics model with the same interface and the tuples
+        ``cell_compartments``, ``systemic_compartments`` and
+        ``target_compartments``.
     """
 
     linear_below_switches = True
 
-    def __init__(self, disease: Disease | None = None, kinetics: CellKinetics | None = None):
-        self.kinetics = kinetics or CellKinetics()
+    def __init__(
+        self,
+        disease: Disease | None = None,
+        kinetics: CellKinetics | OrganKinetics | None = None,
+    ):
+        self.kinetics: CellKinetics | OrganKinetics = kinetics or CellKinetics()
         self.disease: Disease = disease or NoDisease()
         self.name = f"msc_therapy[{self.disease.key}]"
         k = self.kinetics
@@ -113,16 +124,18 @@ class TherapyModel(ModelBase):
     def _secretion(self, params: Params) -> Array:
         """Return factor input per cell in each kinetics state, shape ``(P, n_kinetics)``.
 
-        Lung, blood and liver/spleen cells count with ``systemic_share``, target
-        cells fully, immune states not at all.
+        Cells outside the target count with ``systemic_share``, target cells
+        fully, immune (and label) states not at all.
         """
         sigma = secretion_per_cell(params)
         share = params["systemic_share"] * sigma
         size = np.broadcast(sigma, share).shape[0]
         k = self.kinetics.index
         out = np.zeros((size, len(k.names)))
-        out[:, k.rows(SYSTEMIC_COMPARTMENTS)] = np.broadcast_to(share, (size,))[:, None]
-        out[:, k.rows(TARGET_COMPARTMENTS)] = np.broadcast_to(sigma, (size,))[:, None]
+        out[:, k.rows(self.kinetics.systemic_compartments)] = np.broadcast_to(share, (size,))[
+            :, None
+        ]
+        out[:, k.rows(self.kinetics.target_compartments)] = np.broadcast_to(sigma, (size,))[:, None]
         return out
 
     def linear_system(self, params: Params) -> tuple[Array, Array]:
@@ -139,8 +152,8 @@ class TherapyModel(ModelBase):
         a[:, kin, kin] = ak
         a[:, f, kin] = sec
         a[:, f, f] = -kf
-        a[:, x, i.rows(TARGET_COMPARTMENTS)] = 1.0
-        a[:, xt, i.rows(CELL_COMPARTMENTS)] = 1.0
+        a[:, x, i.rows(self.kinetics.target_compartments)] = 1.0
+        a[:, xt, i.rows(self.kinetics.cell_compartments)] = 1.0
         b = np.zeros((size, n))
         if nd:
             a[:, d, d] = natural[:, :, :nd]
@@ -164,6 +177,55 @@ class TherapyModel(ModelBase):
             x = np.concatenate([y[d], np.ones((1, y.shape[1]))])
             drive = effect(y[self.index["factor"]], params)
             out[d] = drive * apply_batch(params["disease_effect_matrix"], x)
+        return out
+
+    def remainder_formulas(self, params: Params) -> dict[str, str]:
+        r"""Return :meth:`remainder` for one patient as SBML Level 3 formulas.
+
+        The kinetics' formulas, then ``effect_saturation`` and ``effect``
+        (:func:`~mscsim.models.paracrine.effect_formulas` of ``factor``) and
+        :math:`e(F)\,M [x; 1]` on each disease state. Keys that are states give
+        the remainder of their rate; the other keys name the quantities those use,
+        each defined before it is used. Empty where :meth:`is_linear`.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            One patient's parameters, prepared (:meth:`prepare`).
+
+        Raises
+        ------
+        SpecError
+            If the kinetics are nonlinear and give no ``remainder_formulas``, or
+            ``params`` hold more than one patient.
+        """
+        kinetics = self.kinetics
+        out: dict[str, str] = {}
+        if not kinetics.is_linear(params):
+            describe = getattr(kinetics, "remainder_formulas", None)
+            if describe is None:
+                raise SpecError(
+                    f"model.kinetics = {kinetics.name!r}: nonlinear and gives no remainder_formulas"
+                )
+            out.update(describe(params))
+        if not self._coupled:
+            return out
+        matrix = np.asarray(params["disease_effect_matrix"], dtype=float)
+        if matrix.shape[0] != 1:
+            raise SpecError(
+                f"params.disease_effect_matrix = {matrix.shape[0]} rows: "
+                "remainder formulas are one patient's"
+            )
+        out.update(effect_formulas("factor", params))
+        x = (*self.disease.states, "1")
+        for row, state in zip(matrix[0], self.disease.states, strict=True):
+            terms = [
+                name if c == 1 else f"{formula_number(c)} * {name}"
+                for c, name in zip(row, x, strict=True)
+                if c != 0
+            ]
+            if terms:
+                out[state] = f"effect * ({' + '.join(terms)})"
         return out
 
     def dose_split(self, route: Route, params: Params) -> Array:

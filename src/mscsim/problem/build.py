@@ -21,10 +21,12 @@ from mscsim.evidence.release import LotAssessment, assess_lot
 from mscsim.evidence.sources import resolve_product
 from mscsim.models.base import Array, Model, target_site
 from mscsim.models.diseases import disease_from_spec
+from mscsim.models.immunity import DSA_COVARIATE
 from mscsim.models.therapy import TherapyModel
 from mscsim.problem.events import DoseEvents
 from mscsim.problem.policy import EvidencePolicy
 from mscsim.problem.problem import Problem, Provenance
+from mscsim.spec.model import Kinetics, Species
 from mscsim.spec.scenario import Scenario
 
 __all__ = [
@@ -37,8 +39,20 @@ __all__ = [
 
 
 def default_model(scenario: Scenario) -> Model:
-    """Return the scenario's :class:`~mscsim.models.TherapyModel` (cells and its disease)."""
-    return TherapyModel(disease_from_spec(scenario.disease))
+    """Return the scenario's :class:`~mscsim.models.TherapyModel` (cells and its disease).
+
+    ``[model] kinetics = "organs"`` puts the organ-level kinetics of the
+    patient's species (and the scenario's label) in it; the default is the
+    reduced kinetics.
+    """
+    disease = disease_from_spec(scenario.disease)
+    if scenario.model.kinetics is Kinetics.REDUCED:
+        return TherapyModel(disease)
+    from mscsim.models.organs import OrganKinetics
+
+    label = None if scenario.label is None else scenario.label.kind.value
+    kinetics = OrganKinetics(species=scenario.patient.species.value, label=label)
+    return TherapyModel(disease, kinetics=kinetics)
 
 
 def problem_from_scenario(
@@ -83,6 +97,8 @@ def problem_from_scenario(
     product = resolve_product(scenario.product, patient_age_years=scenario.patient.age_years)
     params.update({k: np.array([v]) for k, v in product.covariates().items()})
     doses, assessments = _doses(scenario, product.viability)
+    if scenario.patient.species is not Species.HUMAN:
+        assessments = {}  # the dose evidence is human: animal doses get no verdict
     check_evidence(assessments, policy)
     lot = _check_lot(scenario, policy)
     sim = scenario.simulation
@@ -95,7 +111,9 @@ def problem_from_scenario(
         events=DoseEvents.shared(doses, n_patients),
         times_day=output_times(sim.horizon_days, sim.output_every_days),
         n_patients=n_patients,
-        provenance=Provenance(site, tuple(assessments.values()), product, lot),
+        provenance=Provenance(
+            site, tuple(assessments.values()), product, lot, scenario.patient.species.value
+        ),
     )
 
 
@@ -119,6 +137,8 @@ def _params(scenario: Scenario, model: Model, site: str) -> dict[str, Array]:
     params["age_years"] = np.array([math.nan if age is None else age])
     params["is_allogeneic"] = np.array([float(scenario.product.is_allogeneic)])
     params["immunosuppression"] = np.array([scenario.patient.immunosuppression])
+    if scenario.patient.forms_dsa is not None:
+        params[DSA_COVARIATE] = np.array([float(scenario.patient.forms_dsa)])
     return params
 
 

@@ -37,12 +37,16 @@ class Provenance:
         Viability, potency and source factors used, with their origin.
     lot : LotAssessment or None
         The named lot's release assessment at the largest planned administration.
+    species : str
+        The scenario's species; dose verdicts are human evidence and are made for
+        ``"human"`` only.
     """
 
     site: str
     assessments: tuple[DoseAssessment, ...]
     product: ResolvedProduct
     lot: LotAssessment | None = None
+    species: str = "human"
 
 
 @dataclass(frozen=True, eq=False)

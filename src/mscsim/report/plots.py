@@ -59,8 +59,14 @@ _COMPARTMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cells_lung": ("lung", {"color": "tab:blue", "linestyle": "-"}),
     "cells_blood": ("blood", {"color": "tab:orange", "linestyle": "--"}),
     "cells_liver_spleen": ("liver / spleen", {"color": "tab:green", "linestyle": "-."}),
+    "cells_liver": ("liver", {"color": "tab:green", "linestyle": "-."}),
+    "cells_spleen": ("spleen", {"color": "tab:purple", "linestyle": ":"}),
+    "cells_kidney": ("kidney", {"color": "tab:brown", "linestyle": "--"}),
     "cells_target": ("target (site of action)", {"color": "tab:red", "linestyle": "-"}),
 }
+_LABEL_PREFIX = "label_fraction_"
+LABEL_ORGANS: tuple[str, ...] = ("lung", "blood", "liver", "spleen", "kidney", "target")
+"""Organs whose label fraction :func:`plot_cells` draws (organ kinetics with a label)."""
 _TOTAL = "cells_total"
 PLOTTED_CELLS: tuple[str, ...] = (_TOTAL, *_COMPARTMENTS)
 """The cell outputs :func:`plot_cells` draws; a table needs at least one of them."""
@@ -353,7 +359,13 @@ def plot_cells(
     check_cell_table(frame)
     names = _outputs(frame)
     outcomes = [n for n in names if outcome_of(n) is not None]
-    panels = ["cells"] + (["effect"] if "effect" in names else []) + outcomes
+    labelled = [o for o in LABEL_ORGANS if _LABEL_PREFIX + o in names]
+    panels = (
+        ["cells"]
+        + (["label"] if labelled else [])
+        + (["effect"] if "effect" in names else [])
+        + outcomes
+    )
     fig, axes = new_figure(len(panels), 1, width=8.5, height=1.2 + 2.6 * len(panels), sharex=True)
     column = axes[:, 0]
     cells = column[0]
@@ -369,6 +381,9 @@ def plot_cells(
     cells.set_ylabel("Viable cells")
     cells.set_title("Viable MSCs by compartment", loc="right", fontsize=9)
     for ax, name in zip(column[1:], panels[1:], strict=True):
+        if name == "label":
+            _draw_label(ax, frame, labelled)
+            continue
         _draw(ax, _course(frame, name), axis_label(name), {"color": "black"}, -math.inf)
         if name == "effect":
             ax.set_ylabel(axis_label(name))
@@ -384,6 +399,26 @@ def plot_cells(
     heading = title or "Viable MSCs, effect and outcome"
     fig.suptitle(f"{heading}\n({spread})" if spread else heading)
     return fig
+
+
+def _draw_label(ax: Axes, frame: pd.DataFrame, organs: Sequence[str]) -> None:
+    """Draw the label fraction of each organ (percent of the injected label)."""
+    for organ in organs:
+        name = _LABEL_PREFIX + organ
+        course = _course(frame, name)
+        scaled = _Course(
+            course.times,
+            None if course.middle is None else 100 * course.middle,
+            None if course.low is None else 100 * course.low,
+            None if course.high is None else 100 * course.high,
+            lines=tuple((t, 100 * v) for t, v in course.lines),
+        )
+        style = _COMPARTMENTS.get(f"cells_{organ}", ("", {"color": "tab:orange"}))[1]
+        _draw(ax, scaled, organ, style, -math.inf)
+    ax.set_ylabel("Label (% of injected,\ndecay-corrected)")
+    ax.set_ylim(-2, 102)
+    ax.set_title("Label by organ (what imaging sees)", loc="right", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
 
 
 def plot_scenario(

@@ -11,6 +11,7 @@ from .disease import (
 )
 from .dose import Dose
 from .lot import Lot
+from .model import Kinetics, LabelKind, LabelSpec, ModelSettings, Species
 from .patient import Patient
 from .product import CellSource, Donor, Product
 from .regimen import DoseEvent, Regimen
@@ -26,8 +27,12 @@ __all__ = [
     "DoseEvent",
     "Genotype",
     "InflammationSpec",
+    "Kinetics",
+    "LabelKind",
+    "LabelSpec",
     "LimbIschemiaSpec",
     "Lot",
+    "ModelSettings",
     "NoDiseaseSpec",
     "Patient",
     "Product",
@@ -36,4 +41,5 @@ __all__ = [
     "ScaSpec",
     "Scenario",
     "SimulationSettings",
+    "Species",
 ]

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from mscsim.spec.base import Items, SpecModel
 from mscsim.spec.disease import DiseaseSpec, NoDiseaseSpec
 from mscsim.spec.dose import Dose
+from mscsim.spec.model import Kinetics, LabelSpec, ModelSettings, Species
 from mscsim.spec.patient import Patient
 from mscsim.spec.population import PopulationSpec
 from mscsim.spec.product import Product
@@ -66,7 +67,9 @@ class Scenario(SpecModel):
     of :attr:`regimen` (and so of every simulation). ``disease`` chooses the
     disease course (default: none). ``parameters`` overrides model parameters by
     name. ``population`` makes the ``n_patients`` simulated patients differ
-    (:class:`PopulationSpec`).
+    (:class:`PopulationSpec`). ``model`` chooses the cell kinetics (default the
+    reduced compartments; ``kinetics = "organs"`` for the organ-level model,
+    which other species and a ``label`` need).
     """
 
     patient: Patient
@@ -76,6 +79,8 @@ class Scenario(SpecModel):
     simulation: SimulationSettings
     parameters: dict[str, float] = Field(default_factory=dict)
     population: PopulationSpec | None = None
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    label: LabelSpec | None = None
 
     @model_validator(mode="after")
     def _check_donor_age(self) -> Self:
@@ -89,6 +94,21 @@ class Scenario(SpecModel):
             raise ValueError(
                 f"product.donor_age_years = {donor_age:g}: autologous cells come from the "
                 f"patient, aged {age:g}; leave it out"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_kinetics(self) -> Self:
+        if self.model.kinetics is Kinetics.ORGANS:
+            return self
+        if self.label is not None:
+            raise ValueError(
+                f"label.kind = {self.label.kind.value!r}: a label needs [model] kinetics = 'organs'"
+            )
+        if self.patient.species is not Species.HUMAN:
+            raise ValueError(
+                f"patient.species = {self.patient.species.value!r}: needs "
+                "[model] kinetics = 'organs' (the reduced kinetics are for humans)"
             )
         return self
 
