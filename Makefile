@@ -35,6 +35,11 @@ demo: $(STAMP)
 	$(BIN)/mscsim withdrawal examples/sca_uc_msc_iv.toml --plot out/withdrawal_sca.png
 	$(BIN)/mscsim compare examples/products/*.toml --plot out/products.png
 	$(BIN)/mscsim trial examples/sca_trial.toml -o out/trial --power-curve 5,10,20,40
+	$(BIN)/mscsim simulate examples/organs_human_iv_indium.toml -o out/organs_human.csv
+	$(BIN)/mscsim plot examples/organs_human_iv_indium.toml -o out/organs_human.png --log
+	$(BIN)/mscsim plot examples/organs_mouse_iv.toml -o out/organs_mouse.png --log
+	$(BIN)/mscsim plot examples/organs_rat_iv.toml -o out/organs_rat.png --log
+	$(BIN)/mscsim export-sbml examples/organs_human_iv_indium.toml -o out/organs_human.xml
 	@echo "wrote out/sca_uc_msc_iv.csv and the figures in out/"
 
 docs: demo

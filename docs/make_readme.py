@@ -41,6 +41,9 @@ FIGURES: dict[str, str] = {
     "out/withdrawal_sca.png": "docs/figures/withdrawal_sca.png",
     "out/products.png": "docs/figures/products.png",
     "out/trial/trial.png": "docs/figures/sca_trial.png",
+    "out/organs_human.png": "docs/figures/organs_human.png",
+    "out/organs_mouse.png": "docs/figures/organs_mouse.png",
+    "out/organs_rat.png": "docs/figures/organs_rat.png",
     "out/trial/summary.json": "docs/figures/sca_trial.json",
 }
 """What ``make demo`` writes (relative to the repository) and where the README shows it."""
@@ -324,16 +327,27 @@ def block_withdrawal() -> str:
     return prose(intro) + "\n" + table(["", "MSC", "reference drug"], rows) + figure + prose(text)
 
 
+def _forms_dsa(scenario: Any) -> Any:
+    """Return ``scenario`` for a patient known to form donor-specific antibodies."""
+    patient = scenario.patient.model_copy(update={"forms_dsa": True})
+    return scenario.model_copy(update={"patient": patient})
+
+
 def block_per_dose() -> str:
     """Per-dose exposure of each product relative to its first dose."""
     from mscsim.analysis import simulate_with_dose_exposures
 
     rows, n_doses = [], 0
-    for _, scenario in sorted(_products(), key=lambda p: p[1].product.donor.value):
-        _, doses = simulate_with_dose_exposures(scenario)
-        x = doses["exposure_cell_days"].to_numpy()
-        n_doses = max(n_doses, x.size)
-        rows.append([_product_label(scenario), "1", *(f"{v:.2f}" for v in x[1:] / x[0])])
+    for name, scenario in sorted(_products(), key=lambda p: p[1].product.donor.value):
+        cases = [(_product_label(scenario), scenario)]
+        if name == "allo_uc":  # the same product in a patient known to form antibodies
+            sensitised = _forms_dsa(scenario)
+            cases.append((f"{cases[0][0]}, patient forms DSA", sensitised))
+        for label, case in cases:
+            _, doses = simulate_with_dose_exposures(case)
+            x = doses["exposure_cell_days"].to_numpy()
+            n_doses = max(n_doses, x.size)
+            rows.append([label, "1", *(f"{v:.2f}" for v in x[1:] / x[0])])
     header = ["product", "dose 1", *(str(i) for i in range(2, n_doses + 1))]
     return table(header, rows)
 
@@ -343,7 +357,7 @@ def block_spacing() -> str:
     from mscsim import Dose
     from mscsim.analysis import simulate_with_dose_exposures
 
-    scenario = _scenario("products/allo_uc.toml")
+    scenario = _forms_dsa(_scenario("products/allo_uc.toml"))
     ratios = []
     for every in SPACING_DAYS:
         dose = Dose.model_validate(
@@ -359,7 +373,8 @@ def block_spacing() -> str:
         return "more than 99.9%" if r > 0.999 else percent(r)
 
     return prose(
-        "Spacing doses lets memory fade: the second of two doses of the unrelated-donor UC "
+        "Spacing doses lets memory fade: in a patient who forms donor-specific antibodies, "
+        "the second of two doses of the unrelated-donor UC "
         f"product (`examples/products/allo_uc.toml`) delivers {share(ratios[0])} of the first "
         f"at {SPACING_DAYS[0]:g} days apart and {share(ratios[1])} at {SPACING_DAYS[1]:g} "
         "days."
@@ -525,6 +540,151 @@ def block_trial(summary: Mapping[str, Any]) -> str:
     return prose(intro) + "\n" + table(["", ""], rows) + figure + prose(text)
 
 
+ORGAN_EXAMPLE = "organs_human_iv_indium.toml"
+ORGAN_DAYS = (1 / 24, 1.0, 3.0, 10.0)
+"""Times of the human 111In prediction (1 h, 1, 3 and 10 days)."""
+ORGAN_ROWS = ("lung", "liver", "spleen", "kidney", "blood")
+DRIVEN = (("label_fraction_lung", 1.0), ("label_fraction_liver", 10.0))
+"""Readings whose drivers the README names: lung label at day 1, liver label at day 10."""
+N_DRIVERS = 4
+
+
+def _organ_problem() -> Any:
+    import warnings
+
+    from mscsim import prepare_scenario
+    from mscsim.errors import MscsimWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MscsimWarning)
+        return prepare_scenario(_scenario(ORGAN_EXAMPLE)).with_times(np.array([0.0, *ORGAN_DAYS]))
+
+
+def _day_text(day: float) -> str:
+    return "1 h" if day < 0.5 else f"day {day:g}"
+
+
+def _drivers(problem: Any, output: str, day: float) -> list[tuple[str, float]]:
+    """Return the organ and label parameters with the largest normalised local sensitivity.
+
+    ``d log(output) / d log(parameter)`` at the defaults, by a central difference
+    of ±1% (one solve per side and parameter).
+    """
+    from dataclasses import replace
+
+    from mscsim import solve
+
+    column = int(np.searchsorted(problem.times_day, day))
+    base = float(solve(problem).outputs[output][0, column])
+    names = [
+        p.name
+        for p in problem.model.parameters
+        if p.model.startswith(("msc_organs", "msc_label")) and p.value > 0
+    ]
+    out = []
+    for name in names:
+        values = []
+        for factor in (1.01, 1 / 1.01):
+            params = {**problem.params, name: problem.params[name] * factor}
+            values.append(float(solve(replace(problem, params=params)).outputs[output][0, column]))
+        out.append((name, (math.log(values[0]) - math.log(values[1])) / (2 * math.log(1.01))))
+    if base <= 0:
+        return []
+    return sorted(out, key=lambda item: -abs(item[1]))[:N_DRIVERS]
+
+
+def block_organs() -> str:
+    """Render the organ model's human 111In prediction after 3e8 IV BM-MSCs, and its drivers."""
+    from mscsim import solve
+
+    problem = _organ_problem()
+    result = solve(problem)
+    dose = problem.doses[0]
+    header = ["label, % of injected", *(_day_text(d) for d in ORGAN_DAYS)]
+    rows = []
+    for organ in ORGAN_ROWS:
+        values = result.outputs[f"label_fraction_{organ}"][0, 1:]
+        rows.append([organ, *(f"{100 * v:.3g}%" for v in values)])
+    lung = result.outputs["cells_lung"][0, 1:] / float(dose.viable_cells[0])
+    rows.append(["viable cells in lung, % of dose", *(f"{100 * v:.2g}%" for v in lung)])
+    drivers = []
+    for output, day in DRIVEN:
+        organ = output.removeprefix("label_fraction_")
+        named = ", ".join(f"`{n}` ({s:+.2f})" for n, s in _drivers(problem, output, day))
+        drivers.append(f"{organ} label at {_day_text(day)}: {named}")
+    return (
+        table(header, rows)
+        + "\n"
+        + prose(
+            f"`{ORGAN_EXAMPLE}` gives {power10(float(dose.viable_cells[0]))} viable cells "
+            "(before the early loss in blood). What moves these numbers most (normalised local "
+            "sensitivity, d log output / d log parameter, at the defaults): "
+            + "; ".join(drivers)
+            + "."
+        )
+    )
+
+
+def block_calibration() -> str:
+    """Render each calibration observation beside the model, and what is fitted or guessed."""
+    from mscsim.analysis.calibration import FITTED_PARAMETERS, predict, residual_table
+    from mscsim.evidence import load_library
+    from mscsim.evidence.calibration import calibration_data
+    from mscsim.models.physiology import species_data
+
+    data = calibration_data()
+    frame = residual_table(data, predict(data))
+    rows = [
+        [
+            str(r["observation"]),
+            f"{r['species']}, {r['label']}, day {r['day']:.3g}",
+            f"`{r['quantity']}`",
+            str(r["observed"]),
+            f"{r['model']:.3g}",
+            f"{r['fold_miss']:.2f}",
+            str(r["source"]),
+        ]
+        for r in frame.to_dict(orient="records")
+    ]
+    library = load_library()
+    organ = [
+        p
+        for p in library
+        if p.model.startswith(("msc_organs", "msc_label")) and p.name not in FITTED_PARAMETERS
+    ]
+    guessed = [p.name for p in organ if p.evidence == "G"]
+    other = [p.name for p in organ if p.evidence != "G"]
+    n_species = len(species_data())
+    fitted = ", ".join(f"`{n}` = {library.get(n).value:.3g}" for n in FITTED_PARAMETERS)
+    text = (
+        f"**Fitted on animals** ({len(FITTED_PARAMETERS)}): {fitted}. "
+        f"**Scaled** (not fitted): cardiac output, organ volumes and blood-flow fractions "
+        f"of the {n_species} species (`src/mscsim/evidence/data/physiology.toml`, from "
+        f"R99{EN_DASH}R103), carried to other weights by flow × W^0.75 and volume × W; the fitted "
+        "cell and label parameters are the same in every species. "
+        f"**Guessed** ({len(guessed)} organ and label parameters, tag G): "
+        + ", ".join(f"`{n}`" for n in guessed)
+        + (f". Inferred from seen numbers: {', '.join(f'`{n}`' for n in other)}" if other else "")
+        + f". The worst miss is {frame['fold_miss'].max():.2f}-fold."
+    )
+    return (
+        table(
+            [
+                "observation",
+                "animal, label, time",
+                "quantity",
+                "observed",
+                "model",
+                "miss",
+                "source",
+            ],
+            rows,
+        )
+        + "\n"
+        + prose(text)
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "kinetics": block_kinetics,
     "split": block_split,
@@ -536,6 +696,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "products": block_products,
     "dose_evidence": block_dose_evidence,
     "release": block_release,
+    "organs": block_organs,
+    "calibration": block_calibration,
 }
 """Blocks computed from the code in seconds; ``trial`` is rendered from a run's summary."""
 
