@@ -3,6 +3,7 @@
 
 from .build import as_problem, default_model, problem_from_scenario, warn_population_unused
 from .compat import ScenarioInputs, prepare_scenario
+from .data import Observations
 from .events import DoseEvents, EventPlan, ev
 from .executors import DEFAULT_CHUNK_SIZE, DaskExecutor, Executor, InProcess, patient_chunks
 from .policy import EvidencePolicy
@@ -16,6 +17,7 @@ __all__ = [
     "EvidencePolicy",
     "Executor",
     "InProcess",
+    "Observations",
     "Problem",
     "Provenance",
     "ScenarioInputs",
