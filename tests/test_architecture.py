@@ -21,7 +21,7 @@ LAYERS = [
     {"population"},
     {"analysis"},
     {"io", "report"},
-    {"cli", "service"},
+    {"cli", "service", "web"},
 ]
 RANK = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
 EDGE_LIBRARIES = ["typer", "rich", "matplotlib", "fastapi", "dask", "click"]
