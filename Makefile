@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+SYSTEM_STAMP := $(VENV)/.installed-system
 
 .PHONY: demo docs test lint bench fuzz clean
 
@@ -16,14 +17,19 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[report]"
+	$(BIN)/python -m pip install --quiet -e ".[report,web]"
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,report]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,report,web]"
 	touch $(STAMP) $@
 
-demo: $(STAMP)
+# Debian packages for the browser tests and Chinese reports (Chromium, Noto CJK, poppler).
+$(SYSTEM_STAMP): scripts/install_system_deps.sh | $(BIN)/python
+	scripts/install_system_deps.sh
+	touch $@
+
+demo: $(STAMP) $(SYSTEM_STAMP)
 	mkdir -p out
 	$(BIN)/mscsim dose --route intravenous --weight-kg 65 --cells-per-kg 1e6
 	$(BIN)/mscsim qc examples/uc_msc_lot.toml --cells 6.5e7 --weight-kg 65
@@ -40,12 +46,15 @@ demo: $(STAMP)
 	$(BIN)/mscsim plot examples/organs_mouse_iv.toml -o out/organs_mouse.png --log
 	$(BIN)/mscsim plot examples/organs_rat_iv.toml -o out/organs_rat.png --log
 	$(BIN)/mscsim export-sbml examples/organs_human_iv_indium.toml -o out/organs_human.xml
+	$(BIN)/mscsim claims --json > out/.claims.json.tmp && mv out/.claims.json.tmp out/claims.json
+	$(BIN)/mscsim report examples/sca_uc_msc_iv.toml --lang zh -o out/report_zh.pdf
+	$(BIN)/mscsim report examples/sca_uc_msc_iv.toml --lang en -o out/report_en.html
 	@echo "wrote out/sca_uc_msc_iv.csv and the figures in out/"
 
 docs: demo
 	$(BIN)/python docs/make_readme.py
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(SYSTEM_STAMP)
 	$(BIN)/ruff check src tests bench examples docs scripts
 	$(BIN)/ruff format --check src tests bench examples docs scripts
 	$(BIN)/mypy

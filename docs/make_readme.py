@@ -44,10 +44,20 @@ FIGURES: dict[str, str] = {
     "out/organs_human.png": "docs/figures/organs_human.png",
     "out/organs_mouse.png": "docs/figures/organs_mouse.png",
     "out/organs_rat.png": "docs/figures/organs_rat.png",
+    "out/claims.json": "docs/figures/claims.json",
     "out/trial/summary.json": "docs/figures/sca_trial.json",
 }
 """What ``make demo`` writes (relative to the repository) and where the README shows it."""
+SCREENSHOTS: dict[str, str] = {
+    "docs/figures/page_zh.png": "tests/web/test_browser.py",
+    "docs/figures/page_en.png": "tests/web/test_browser.py",
+}
+"""Figures the README shows that a test writes (the page in a headless browser)."""
 TRIAL_SUMMARY = "docs/figures/sca_trial.json"
+CLAIMS_SUMMARY = "docs/figures/claims.json"
+FIT_COVERAGE = "docs/figures/fit_coverage.json"
+"""Written by ``python scripts/fit_coverage.py --json docs/figures/fit_coverage.json``
+(100 fits, several minutes: not part of ``make demo``)."""
 TRIAL_FILE = "examples/sca_trial.toml"
 SPLITS = (1, 2, 4)
 """The ``compare --split`` regimens the README shows."""
@@ -685,6 +695,99 @@ def block_calibration() -> str:
     )
 
 
+_VERDICT_WORDS = {"holds": "holds", "does_not_hold": "does not hold", "cannot_tell": "cannot tell"}
+
+
+def block_claims(claims: Sequence[Mapping[str, Any]]) -> str:
+    """Render ``mscsim claims --json`` (the demo's run) as a table and what it means."""
+    rows = []
+    for c in claims:
+        deciding = ", ".join(f"`{p}`" for p in c["deciding_parameters"]) or "none above noise"
+        rows.append(
+            [
+                f"`{c['id']}`",
+                str(c["claim"]),
+                f"**{_VERDICT_WORDS[c['verdict']]}**",
+                f"{c['robustness']:.2f}",
+                deciding,
+                "yes" if c["emergent"] else "no (restates an input)",
+            ]
+        )
+    by_id = {c["id"]: c for c in claims}
+    samples = claims[0].get("samples", 0) if claims else 0
+    meaning = [
+        f"From `mscsim claims --json` ({samples} samples per claim over the plausible "
+        "ranges; robustness is the share of them in which the claim holds):"
+    ]
+    notes = []
+    for cid, holds_text, fails_text in _PATIENT_MEANING:
+        c = by_id.get(cid)
+        if c is None:
+            continue
+        text = holds_text if c["verdict"] == "holds" else fails_text
+        notes.append(text.format(robustness=c["robustness"], statement=c.get("statement", "")))
+    return (
+        prose(" ".join(meaning))
+        + "\n"
+        + table(["id", "claim", "verdict", "robustness", "decided by", "emergent"], rows)
+        + "\n"
+        + prose("What it means for a patient: " + " ".join(notes))
+    )
+
+
+_PATIENT_MEANING: tuple[tuple[str, str, str], ...] = (
+    (
+        "no_dependence",
+        "Stopping leaves the course where it would have been without treatment, not "
+        "worse, and repeated infusions keep their effect (robustness {robustness:.0%}).",
+        "The strict check of *no dependence* fails at these defaults. The withdrawal "
+        "table above shows which part: a course below the untreated one would be a "
+        "rebound; a tolerance index below 1 means later infusions do a little less. In "
+        "this model nothing adapts to the cells the way the body adapts to a drug (it has "
+        "no counter-regulation); a lower index comes from the immune system clearing "
+        "donor cells faster after earlier infusions.",
+    ),
+    (
+        "repeated_dosing",
+        "Repeated infusions keep living cells present between doses.",
+        "At the usual spacing the cells of one infusion are gone long before the next: "
+        "repeat infusions renew the effect while cells live; they do not build up cells.",
+    ),
+    (
+        "frequency_over_dose",
+        "For the same number of cells, more frequent doses give more effect than one "
+        "larger dose in {robustness:.0%} of the plausible models: one reason several "
+        "infusions are given.",
+        "More frequent doses do not beat one larger dose at these defaults "
+        "(they do in {robustness:.0%} of the plausible models).",
+    ),
+    (
+        "sca_trial",
+        "A 10 vs 5 trial would show the SCA benefit.",
+        "A 10 vs 5 trial could not show an SCA benefit of the size these defaults give, "
+        "so a small trial's result says little either way.",
+    ),
+)
+
+
+def block_fit_coverage(summary: Mapping[str, Any]) -> str:
+    """Render the coverage of profile-likelihood intervals from ``scripts/fit_coverage.py``."""
+    rows = [
+        [f"`{name}`", f"{summary['truth'][name]:g}", f"{cover:.2f}"]
+        for name, cover in summary["coverage"].items()
+    ]
+    intro = (
+        f"`python scripts/fit_coverage.py` ({summary['replicates']} simulated datasets of "
+        f"{summary['patients']} patients × {summary['samples_per_patient']} samples, "
+        f"{summary['proportional_error']:.0%} proportional error, "
+        f"{summary['censored_per_replicate']:.1f} values per dataset below the limit of "
+        f"quantification; {summary['converged']} of {summary['replicates']} fits converged, "
+        f"median {summary['median_seconds_per_fit']:.1f} s per fit with intervals): how often "
+        "each 95% profile-likelihood interval holds the value the data were simulated from."
+    )
+    return prose(intro) + "\n" + table(["parameter", "truth", "coverage"], rows)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "kinetics": block_kinetics,
     "split": block_split,
@@ -706,6 +809,20 @@ def read_trial_summary(path: Path | None = None) -> dict[str, Any]:
     """Return the trial summary the README quotes (:data:`TRIAL_SUMMARY` by default)."""
     data: dict[str, Any] = json.loads((path or ROOT / TRIAL_SUMMARY).read_text("utf-8"))
     return data
+
+
+RUN_BLOCKS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "trial": (TRIAL_SUMMARY, block_trial),
+    "claims": (CLAIMS_SUMMARY, block_claims),
+    "fit_coverage": (FIT_COVERAGE, block_fit_coverage),
+}
+"""Blocks rendered from a run's JSON kept in ``docs/figures/`` (the runs take minutes)."""
+
+
+def render_run_block(name: str) -> str:
+    """Return run block ``name`` rendered from its JSON (:data:`RUN_BLOCKS`)."""
+    path, renderer = RUN_BLOCKS[name]
+    return renderer(json.loads((ROOT / path).read_text("utf-8")))
 
 
 # ---------------------------------------------------------------- README
@@ -738,11 +855,10 @@ def replace_blocks(text: str, bodies: Mapping[str, str]) -> str:
 
 def render(names: Sequence[str] | None = None) -> dict[str, str]:
     """Return the rendered blocks (all by default), the trial's from its summary."""
-    wanted = list(names) if names is not None else [*BLOCKS, "trial"]
-    out = {}
-    for name in wanted:
-        out[name] = block_trial(read_trial_summary()) if name == "trial" else BLOCKS[name]()
-    return out
+    wanted = list(names) if names is not None else [*BLOCKS, *RUN_BLOCKS]
+    return {
+        name: render_run_block(name) if name in RUN_BLOCKS else BLOCKS[name]() for name in wanted
+    }
 
 
 def copy_figures() -> list[str]:

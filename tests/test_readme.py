@@ -38,7 +38,7 @@ def test_every_generated_block_is_closed_and_has_a_renderer() -> None:
     opened = re.findall(r"<!-- generated:([a-z_]+) -->", TEXT)
     closed = re.findall(r"<!-- /generated:([a-z_]+) -->", TEXT)
     assert opened == closed == list(SHOWN)
-    assert set(SHOWN) == {*make_readme.BLOCKS, "trial"}
+    assert set(SHOWN) == {*make_readme.BLOCKS, *make_readme.RUN_BLOCKS}
 
 
 @pytest.mark.slow
@@ -47,8 +47,19 @@ def test_readme_block_is_what_the_code_produces_now(name: str) -> None:
     assert SHOWN[name] == make_readme.BLOCKS[name](), f"README block {name!r} is stale: make docs"
 
 
-def test_trial_block_is_rendered_from_the_run_summary_kept_beside_its_figure() -> None:
-    assert SHOWN["trial"] == make_readme.block_trial(make_readme.read_trial_summary())
+@pytest.mark.parametrize("name", sorted(make_readme.RUN_BLOCKS))
+def test_run_blocks_are_rendered_from_the_run_summaries_kept_beside_the_figures(name: str) -> None:
+    assert SHOWN[name] == make_readme.render_run_block(name)
+
+
+def test_the_claims_summary_lists_every_claim_the_command_checks() -> None:
+    import json
+
+    from mscsim.analysis.claims import CLAIM_IDS
+
+    claims = json.loads((ROOT / make_readme.CLAIMS_SUMMARY).read_text("utf-8"))
+    assert [c["id"] for c in claims] == list(CLAIM_IDS)
+    assert all(0.0 <= c["robustness"] <= 1.0 for c in claims)
 
 
 def test_trial_summary_is_a_run_of_the_example_trial_as_it_is_now() -> None:
@@ -105,7 +116,10 @@ def _demo_recipe() -> str:
 def test_every_readme_figure_is_one_make_demo_writes_and_make_docs_copies() -> None:
     shown = set(re.findall(r"\]\((docs/figures/[^)]+)\)", TEXT))
     assert shown, "the README shows no figures"
-    assert shown <= set(make_readme.FIGURES.values())
+    for figure, test in make_readme.SCREENSHOTS.items():  # written by a browser test
+        assert Path(figure).name in (ROOT / test).read_text("utf-8"), (figure, test)
+        assert (ROOT / figure).is_file(), figure
+    assert shown <= set(make_readme.FIGURES.values()) | set(make_readme.SCREENSHOTS)
     recipe = _demo_recipe()
     for source, target in make_readme.FIGURES.items():
         written = source in recipe or f"-o {Path(source).parent}" in recipe
@@ -181,3 +195,16 @@ def test_the_readme_python_examples_run_in_order(monkeypatch: pytest.MonkeyPatch
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+
+
+def test_the_fit_coverage_summary_is_a_run_of_the_script_as_it_is_now() -> None:
+    import json
+
+    spec = importlib.util.spec_from_file_location("fit_coverage", ROOT / "scripts/fit_coverage.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    summary = json.loads((ROOT / make_readme.FIT_COVERAGE).read_text("utf-8"))
+    assert {k: v for k, v in summary["truth"].items() if k in script.TRUTH} == script.TRUTH
+    assert summary["samples_per_patient"] == len(script.TIMES)
+    assert summary["replicates"] >= 100

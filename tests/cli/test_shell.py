@@ -18,7 +18,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCA = str(EXAMPLES / "sca_uc_msc_iv.toml")
 LOT = str(EXAMPLES / "uc_msc_lot.toml")
 COMMANDS = (
-    "simulate, dose, params, plot, compare, withdrawal, models, qc, sources, trial, export-sbml"
+    "simulate, dose, params, plot, compare, withdrawal, models, qc, sources, trial, export-sbml, "
+    "fit, sensitivity, claims, report, serve"
 )
 
 runner = CliRunner()

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from mscsim.cli.common import out_console
+from mscsim.io.plain import plain
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -28,39 +29,6 @@ def print_table(table: Table) -> None:
     Console(
         file=sys.stdout, width=_UNLIMITED, highlight=False, soft_wrap=True, color_system=None
     ).print(table)
-
-
-def plain(value: Any) -> Any:
-    """Return ``value`` ready for plain JSON.
-
-    ``-0.0`` becomes ``0.0``, NaN ``null`` and infinities ``"inf"`` / ``"-inf"``;
-    numpy scalars become Python numbers and tuples lists. Other values keep full
-    precision.
-
-    Examples
-    --------
-    >>> plain({"a": -0.0, "b": [float("nan"), float("inf")], "c": (1, "x")})
-    {'a': 0.0, 'b': [None, 'inf'], 'c': [1, 'x']}
-    """
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    item = getattr(value, "item", None)
-    if item is not None and callable(item) and not isinstance(value, int | float):
-        with_item = item()
-        return plain(with_item) if isinstance(with_item, int | float | bool) else str(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value + 0.0
-    return str(value)
 
 
 def print_json(data: Any) -> None:

@@ -81,7 +81,7 @@ def dose(
         )
     a = assess_dose(route, cells=total, weight_kg=weight_kg)
     if as_json:
-        print_json(_dose_record(a, route, weight_kg))
+        print_json(a.to_record())
         if a.is_beyond_evidence and not allow_beyond_evidence:
             raise SpecError(_beyond(a, route))
         return
@@ -120,27 +120,6 @@ def _beyond(a: DoseAssessment, route: Route) -> str:
         f"dose = {a.cells:.3g} cells ({a.cells_per_kg:.3g} cells/kg) {route.value}: "
         f"{a.verdict.value} ({a.reason}); pass --allow-beyond-evidence to accept it"
     )
-
-
-def _dose_record(a: DoseAssessment, route: Route, weight_kg: float) -> dict[str, object]:
-    """Return the assessment of ``mscsim dose`` as plain data (full precision)."""
-    ev = a.evidence
-    return {
-        "route": route.value,
-        "weight_kg": weight_kg,
-        "cells": a.cells,
-        "cells_per_kg": a.cells_per_kg,
-        "verdict": a.verdict.value,
-        "reason": a.reason,
-        "beyond_evidence": a.is_beyond_evidence,
-        "typical_cells": ev.typical_cells,
-        "typical_cells_per_kg": ev.typical_cells_per_kg,
-        "highest_cells": ev.highest_cells,
-        "highest_cells_per_kg": ev.highest_cells_per_kg,
-        "evidence": ev.source,
-        "rule_of_thumb": ev.rule_of_thumb,
-        "rule_source": ev.rule_source,
-    }
 
 
 @user_errors

@@ -29,9 +29,14 @@ from typer.core import TyperGroup
 
 from mscsim import __version__
 from mscsim.cli.analysis import compare, models, withdrawal
+from mscsim.cli.claims import claims
 from mscsim.cli.evidence import dose, params
+from mscsim.cli.fit import fit
 from mscsim.cli.quality import qc, sources
+from mscsim.cli.report import report
 from mscsim.cli.sbml import export_sbml
+from mscsim.cli.sensitivity import sensitivity
+from mscsim.cli.serve import serve
 from mscsim.cli.simulate import plot, simulate
 from mscsim.cli.trial import trial
 
@@ -211,6 +216,11 @@ app.command()(qc)
 app.command()(sources)
 app.command()(trial)
 app.command(name="export-sbml")(export_sbml)
+app.command()(fit)
+app.command()(sensitivity)
+app.command()(claims)
+app.command()(report)
+app.command()(serve)
 
 
 def main() -> None:

@@ -57,12 +57,12 @@ class Schedule:
     infusions: tuple[tuple[tuple[Route, Array], ...], ...]
     output_at: NDArray[np.int64]
     is_event: NDArray[np.bool_] = field(repr=False)
+    infusion_routes: tuple[Route, ...] = field(init=False, repr=False)
+    """Routes that are ever infused, in a fixed order (computed once: every step reads it)."""
 
-    @property
-    def infusion_routes(self) -> tuple[Route, ...]:
-        """Routes that are ever infused, in a fixed order."""
+    def __post_init__(self) -> None:
         seen = {r for step in self.infusions for r, _ in step}
-        return tuple(r for r in Route if r in seen)
+        object.__setattr__(self, "infusion_routes", tuple(r for r in Route if r in seen))
 
     def infusion_rates(self, k: int, n: int) -> Array:
         """Return the rates infused on ``[breakpoints[k], breakpoints[k + 1])``.

@@ -55,6 +55,26 @@ class DoseAssessment:
         """Whether the dose exceeds every highest studied dose for its route."""
         return self.verdict is Verdict.BEYOND
 
+    def to_record(self) -> dict[str, object]:
+        """Return the verdict as plain data, full precision (``mscsim dose --json``)."""
+        ev = self.evidence
+        return {
+            "route": self.route.value,
+            "weight_kg": self.weight_kg,
+            "cells": self.cells,
+            "cells_per_kg": self.cells_per_kg,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "beyond_evidence": self.is_beyond_evidence,
+            "typical_cells": ev.typical_cells,
+            "typical_cells_per_kg": ev.typical_cells_per_kg,
+            "highest_cells": ev.highest_cells,
+            "highest_cells_per_kg": ev.highest_cells_per_kg,
+            "evidence": ev.source,
+            "rule_of_thumb": ev.rule_of_thumb,
+            "rule_source": ev.rule_source,
+        }
+
 
 def _range(raw: Any) -> tuple[float, float] | None:
     return None if raw is None else (float(raw[0]), float(raw[1]))
