@@ -56,6 +56,7 @@ from mscsim.models.base import Model
 from mscsim.problem.build import default_model, problem_from_scenario
 from mscsim.problem.events import DoseEvents
 from mscsim.problem.problem import Problem, solve
+from mscsim.spec.examples import example_scenario
 from mscsim.spec.route import Route
 from mscsim.spec.scenario import Scenario
 from mscsim.spec.trial import TrialSpec
@@ -147,32 +148,11 @@ def _n_of(values: Values) -> int:
 
 # --- scenarios of the claims (the examples' patients, products and regimens) ---
 
-_SCA_IV = {
-    "patient": {"weight_kg": 65, "age_years": 40},
-    "product": {"source": "umbilical_cord", "donor": "allogeneic", "viability": 0.92},
-    "dose": [
-        {
-            "route": "intravenous",
-            "cells_per_kg": 1e6,
-            "day": 0,
-            "every_days": 90,
-            "count": 4,
-            "infusion_hours": 1,
-        }
-    ],
-    "disease": {"model": "sca", "genotype": "SCA3", "baseline_score": 13},
-    "simulation": {"horizon_days": 365},
-}
+_SCA_IV = example_scenario("sca_uc_msc_iv")
 """``examples/sca_uc_msc_iv.toml``: SCA3, allogeneic UC-MSC 1e6/kg IV every 90 days x 4
 (the lot's viability 0.92 written in)."""
 
-_LIMB_IM = {
-    "patient": {"weight_kg": 70},
-    "product": {"source": "bone_marrow", "donor": "autologous", "viability": 0.9},
-    "dose": [{"route": "intramuscular", "cells_per_kg": 2e6, "day": 0}],
-    "disease": {"model": "limb_ischemia", "baseline_perfusion_ratio": 0.29},
-    "simulation": {"horizon_days": 42},
-}
+_LIMB_IM = example_scenario("cli_bm_msc_im")
 """``examples/cli_bm_msc_im.toml``: autologous BM-MSC 2e6/kg into the calf muscle, once."""
 
 _SCA_ARM = {

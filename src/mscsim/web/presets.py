@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mscsim.spec.examples import example_scenario
 from mscsim.spec.route import Route
 from mscsim.spec.source import CellSource, Donor
 
@@ -33,34 +34,8 @@ __all__ = [
 ]
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "sca_uc_iv": {
-        "patient": {"weight_kg": 65, "age_years": 40},
-        "product": {
-            "source": "umbilical_cord",
-            "donor": "allogeneic",
-            "viability": 0.92,
-            "potency": 1.0,
-        },
-        "dose": [
-            {
-                "route": "intravenous",
-                "cells_per_kg": 1e6,
-                "day": 0,
-                "every_days": 90,
-                "count": 4,
-                "infusion_hours": 1,
-            }
-        ],
-        "disease": {"model": "sca", "genotype": "SCA3", "baseline_score": 13},
-        "simulation": {"horizon_days": 365, "output_every_days": 1},
-    },
-    "cli_bm_im": {
-        "patient": {"weight_kg": 70},
-        "product": {"source": "bone_marrow", "donor": "autologous", "viability": 0.9},
-        "dose": [{"route": "intramuscular", "cells_per_kg": 2e6, "day": 0}],
-        "disease": {"model": "limb_ischemia", "baseline_perfusion_ratio": 0.29},
-        "simulation": {"horizon_days": 42, "output_every_days": 0.5},
-    },
+    "sca_uc_iv": example_scenario("sca_uc_msc_iv"),
+    "cli_bm_im": example_scenario("cli_bm_msc_im"),
     "inflammation_uc_iv": {
         "patient": {"weight_kg": 65},
         "product": {"source": "umbilical_cord", "donor": "allogeneic", "viability": 0.92},
