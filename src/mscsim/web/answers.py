@@ -564,7 +564,10 @@ def _cells_section(c: Computed, lang: Lang) -> dict[str, Any]:
     data[-1].update(
         line={"width": 0}, showlegend=False, hoverinfo="skip", name=text("band_high", lang)
     )
-    band = _line(times, np.where(low >= ONE_CELL, low, np.nan), text("band", lang), "band", lang)
+    # The low edge stops at the axis floor (one cell) wherever the high edge is drawn, so
+    # the band never has a gap of its own that plotly's fill would bridge with a wedge.
+    floor = np.where(high >= ONE_CELL, np.maximum(low, ONE_CELL), np.nan)
+    band = _line(times, floor, text("band", lang), "band", lang)
     band.update(fill="tonexty", fillcolor=COLORS["band"], line={"width": 0})
     data.append(band)
     for name, y in x["compartments"].items():
