@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.analysis.test_claims import CONTRACT_IDS
 from tests.cli.test_cli import invoke
 
 from mscsim.analysis import claims as claims_module
@@ -72,16 +73,5 @@ def test_full_audit_lists_every_claim_of_the_contract() -> None:
     code, stdout, _ = invoke("claims", "--json", "--samples", "0")
     assert code == 0
     data = json.loads(stdout)
-    assert {d["id"] for d in data} >= {
-        "dose_by_route",
-        "survival_four_weeks",
-        "repeated_dosing",
-        "immune_attack",
-        "source_quality",
-        "distribution_losses",
-        "paracrine_action",
-        "frequency_over_dose",
-        "no_dependence",
-        "sca_trial",
-    }
+    assert {d["id"] for d in data} >= set(CONTRACT_IDS)
     assert all(d["robustness"] is None for d in data)

@@ -21,6 +21,16 @@ from mscsim.web import report as rendering
 ROOT = Path(__file__).resolve().parents[2]
 SCA = ROOT / "examples" / "sca_uc_msc_iv.toml"
 PDFTOTEXT = shutil.which("pdftotext")
+
+
+@pytest.fixture
+def pdftotext() -> str:
+    """The pdftotext command; make test installs poppler-utils, so its absence is a failure."""
+    if PDFTOTEXT is None:
+        pytest.fail("pdftotext is missing: make test installs poppler-utils")
+    return PDFTOTEXT
+
+
 PDFFONTS = shutil.which("pdffonts")
 UNTREATED = """
 [patient]
@@ -161,13 +171,15 @@ def test_the_html_report_is_self_contained_with_every_reading_and_source(lang: s
     assert "R9999" in page and rendering.WORDS[lang]["not_listed"] in page
 
 
-@pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) is not installed")
+@pytest.mark.usefixtures("pdftotext")
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_pdf_report_holds_the_answer_text_in_embedded_truetype_fonts(
     lang: str, tmp_path: Path
 ) -> None:
     if lang == "zh" and rendering.cjk_font() is None:
-        pytest.skip("no Chinese font: install fonts-noto-cjk")
+        pytest.fail(
+            "no Chinese font: make test installs fonts-noto-cjk (scripts/install_system_deps.sh)"
+        )
     answers = made_up_answers(lang)
     out = tmp_path / "report.pdf"
     rendering.write_pdf(rendering.build_report(answers, lang, "sca.toml"), out)
@@ -193,7 +205,8 @@ def test_a_chinese_pdf_without_a_cjk_font_says_what_to_install(
 
 @pytest.fixture(scope="module")
 def answers_of() -> Any:
-    module = pytest.importorskip("mscsim.web.answers")
+    import mscsim.web.answers as module
+
     return module.answers
 
 
@@ -211,13 +224,15 @@ def test_the_report_of_a_scenario_gives_the_pages_answers(answers_of: Any, lang:
     assert report.sources and all(line for line in report.sources.values())
 
 
-@pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) is not installed")
+@pytest.mark.usefixtures("pdftotext")
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_pdf_of_a_scenario_holds_both_answers(
     answers_of: Any, lang: str, tmp_path: Path
 ) -> None:
     if lang == "zh" and rendering.cjk_font() is None:
-        pytest.skip("no Chinese font: install fonts-noto-cjk")
+        pytest.fail(
+            "no Chinese font: make test installs fonts-noto-cjk (scripts/install_system_deps.sh)"
+        )
     report = rendering.report_text(load_scenario(SCA), lang, SCA.name)
     out = tmp_path / "report.pdf"
     rendering.write_pdf(report, out)
@@ -274,8 +289,9 @@ def test_the_page_downloads_the_default_report_in_chinese(client: Any, tmp_path:
     assert script_and_style_links(page.text) == []
     answer = answers_reading(client, PRESETS[DEFAULT_PRESET], "zh", "withdrawal")
     assert answer in page.text and rendering.WORDS["zh"]["dependence"] in page.text
-    if PDFTOTEXT is None or rendering.cjk_font() is None:
-        return
+    assert PDFTOTEXT is not None and rendering.cjk_font() is not None, (
+        "make test installs poppler-utils and fonts-noto-cjk (scripts/install_system_deps.sh)"
+    )
     pdf = client.get("/api/report", params={"lang": "zh", "format": "pdf"})
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     out = tmp_path / "report.pdf"
@@ -283,13 +299,15 @@ def test_the_page_downloads_the_default_report_in_chinese(client: Any, tmp_path:
     assert squeeze(answer) in pdf_text(out)
 
 
-@pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) is not installed")
+@pytest.mark.usefixtures("pdftotext")
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_scenarios_report_is_posted_with_the_pages_answer(
     client: Any, scenario: Any, lang: str, tmp_path: Path
 ) -> None:
     if lang == "zh" and rendering.cjk_font() is None:
-        pytest.skip("no Chinese font: install fonts-noto-cjk")
+        pytest.fail(
+            "no Chinese font: make test installs fonts-noto-cjk (scripts/install_system_deps.sh)"
+        )
     body = {"scenario": scenario, "lang": lang, "format": "pdf"}
     pdf = client.post("/api/report", json=body)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
