@@ -699,7 +699,7 @@ def _run(
     n_states, n = y0.shape
     keep = nonnegative_mask(model)
     splits: dict[object, Array] = {}
-    out = np.empty((n_states, n, schedule.times_day.size))
+    out = np.empty((schedule.times_day.size, n_states, n))  # time-major: contiguous writes
     y = y0.copy()
     peak = np.abs(y)
     h_target = np.full(n, FIRST_STEP_DAY)
@@ -711,7 +711,7 @@ def _run(
             y = y + splits[route] * cells
         np.maximum(peak, np.abs(y), out=peak)
         if schedule.output_at[k] >= 0:
-            out[:, :, schedule.output_at[k]] = y
+            out[schedule.output_at[k]] = y
         if progress is not None:
             progress(k + 1, bp.size)
         if k + 1 == bp.size:
@@ -727,7 +727,7 @@ def _run(
             y = stepper.advance(start, piece, y, u, peak, h_target)
             start += piece
         y[keep] = np.maximum(y[keep], 0.0)
-    return out
+    return np.moveaxis(out, 0, -1)
 
 
 def _graded(span: float) -> list[float]:

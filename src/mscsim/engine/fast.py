@@ -294,13 +294,16 @@ def integrate_fast(
     Returns
     -------
     states : ndarray, shape (n_states, n_patients, n_times)
+        A view of a time-major array (not C-contiguous): stored one output time
+        after another, so each output is written in one contiguous block.
     n_steps, n_rhs_evals : int
     """
     n_states, n = y0.shape
     it = _Integrator(model, params, schedule, max_step_day)
     keep = nonnegative_mask(model)
     splits: dict[object, Array] = {}
-    out = np.empty((n_states, n, schedule.times_day.size))
+    # Time-major: each output is one contiguous write; the caller sees a view.
+    out = np.empty((schedule.times_day.size, n_states, n))
     y = y0.copy()
     bp = schedule.breakpoints
     for k, t in enumerate(bp):
@@ -309,7 +312,7 @@ def integrate_fast(
                 splits[route] = model.dose_split(route, params)
             y = y + splits[route] * cells
         if schedule.output_at[k] >= 0:
-            out[:, :, schedule.output_at[k]] = y
+            out[schedule.output_at[k]] = y
         if progress is not None:
             progress(k + 1, bp.size)
         if k + 1 == bp.size:
@@ -320,4 +323,4 @@ def integrate_fast(
         changed = schedule.starts_transient(k)
         y = it.advance(float(t), float(bp[k + 1]), y, u, after_dose=changed)
         y[keep] = np.maximum(y[keep], 0.0)
-    return out, it.n_steps, it.n_rhs
+    return np.moveaxis(out, 0, -1), it.n_steps, it.n_rhs
