@@ -131,6 +131,7 @@ class _Resumed:
         self.remainder_reads: tuple[str, ...] = model.remainder_reads
         self.remainder_writes: tuple[str, ...] = model.remainder_writes
         self.linear_below_switches: bool = model.linear_below_switches
+        self.remainder_affine: bool = getattr(model, "remainder_affine", False)
 
     def initial_state(self, params: Params) -> Array:
         return self._y0

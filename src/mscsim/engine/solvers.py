@@ -16,11 +16,12 @@ import numpy as np
 from mscsim.engine.adaptive import DEFAULT_ATOL as ADAPTIVE_ATOL
 from mscsim.engine.adaptive import DEFAULT_RTOL as ADAPTIVE_RTOL
 from mscsim.engine.adaptive import integrate_adaptive
+from mscsim.engine.driven import DrivenStructure, driven_structure, integrate_driven
 from mscsim.engine.events import Schedule
 from mscsim.engine.fast import integrate_fast
 from mscsim.engine.reference_solver import DEFAULT_ATOL, DEFAULT_RTOL, integrate_scipy
 from mscsim.errors import SpecError
-from mscsim.models.base import Array, Model, Params
+from mscsim.models.base import Array, Model, Params, take_rows
 
 __all__ = ["ENGINES", "FastSolver", "Integration", "ScipySolver", "Solver", "solver_named"]
 
@@ -85,9 +86,12 @@ class FastSolver:
     """All patients at once: exact linear part, error-controlled steps of the remainder.
 
     A linear model takes one exact step per interval between breakpoints
-    (:mod:`mscsim.engine.fast`). A nonlinear one is integrated in each patient's
-    linear modes with error-controlled exponential Runge-Kutta steps, each
-    patient with its own steps (:mod:`mscsim.engine.adaptive`).
+    (:mod:`mscsim.engine.fast`). A one-way model whose remainder is affine in
+    the one state it writes (``remainder_affine``) has its other states solved
+    exactly and that state by Gauss quadrature on error-controlled panels
+    (:mod:`mscsim.engine.driven`). Any other nonlinear model is integrated in
+    each patient's linear modes with error-controlled exponential Runge-Kutta
+    steps, each patient with its own steps (:mod:`mscsim.engine.adaptive`).
 
     Parameters
     ----------
@@ -97,7 +101,8 @@ class FastSolver:
         Absolute tolerance of each step as a share of each state's largest value
         so far (>= 0, < 1): one value serves cell counts and scores alike.
     max_step_day : float, optional
-        Longest step (days, > 0); default: no limit beyond the output interval.
+        Longest step of the adaptive backend (days, > 0); default: no limit beyond
+        the output interval.
     """
 
     rtol: float = ADAPTIVE_RTOL
@@ -124,9 +129,19 @@ class FastSolver:
     ) -> Integration:
         """See :meth:`Solver.integrate`; non-finite patients get status 1."""
         with np.errstate(under="ignore", over="ignore"):
-            if model.is_linear(model.prepare(params)):
+            prepared = model.prepare(params)
+            structure = (
+                None
+                if model.is_linear(prepared)
+                else driven_structure(model, model.linear_system(prepared)[0])
+            )
+            if model.is_linear(prepared):
                 states, n_steps, n_rhs = integrate_fast(
                     model, params, schedule, y0, progress=progress
+                )
+            elif structure is not None:
+                states, n_steps, n_rhs = self._driven(
+                    model, params, schedule, y0, structure, progress
                 )
             else:
                 run = integrate_adaptive(
@@ -143,6 +158,42 @@ class FastSolver:
         bad = ~np.all(np.isfinite(states), axis=(0, 2))
         message = f"{int(bad.sum())} patient(s) gave non-finite states" if bad.any() else ""
         return Integration(states, bad.astype(np.int8), n_steps, n_rhs, message)
+
+    def _driven(
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        y0: Array,
+        structure: DrivenStructure,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[Array, int, int]:
+        """Integrate a one-way affine model (:mod:`mscsim.engine.driven`); others adaptively."""
+        states, n_steps, n_rhs, modal = integrate_driven(
+            model,
+            params,
+            schedule,
+            y0,
+            structure,
+            rtol=self.rtol,
+            atol=self.atol,
+            progress=progress,
+        )
+        rest = np.flatnonzero(~modal)
+        if rest.size:
+            run = integrate_adaptive(
+                model,
+                take_rows(params, rest),
+                schedule,
+                y0[:, rest],
+                rtol=self.rtol,
+                atol=self.atol,
+                max_step_day=self.max_step_day,
+            )
+            states[:, rest] = run.states
+            n_steps += run.n_steps
+            n_rhs += run.n_rhs
+        return states, n_steps, n_rhs
 
 
 @dataclass(frozen=True)

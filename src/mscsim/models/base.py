@@ -146,6 +146,13 @@ class Model(Protocol):
         :meth:`activity` function is negative. The fast engine then takes exact
         steps there and runs its Runge-Kutta stages only while some patient is
         above a switch or active.
+    remainder_affine : bool
+        Whether the remainder is affine in the one state it writes
+        (``alpha + beta * x``, with ``alpha`` and ``beta`` depending on the other
+        states and time). When nothing else's rate reads that state, the fast
+        engine then integrates the other states exactly and that state by
+        quadrature (:mod:`mscsim.engine.driven`); it checks affinity per patient
+        and refuses a false declaration.
     """
 
     name: str
@@ -156,6 +163,7 @@ class Model(Protocol):
     remainder_reads: tuple[str, ...]
     remainder_writes: tuple[str, ...]
     linear_below_switches: bool
+    remainder_affine: bool
 
     def prepare(self, params: Params) -> Params:
         """Return ``params`` with every per-run constant the equations need added.
@@ -242,6 +250,7 @@ class ModelBase:
     remainder_reads: tuple[str, ...] = ()
     remainder_writes: tuple[str, ...] = ()
     linear_below_switches: bool = False
+    remainder_affine: bool = False
 
     @cached_property
     def index(self) -> StateIndex:
