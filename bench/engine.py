@@ -1,7 +1,8 @@
 """Benchmark: fast engine vs the scipy backend on the same model and patients.
 
 Not a test: it measures, checks agreement and prints. Run ``make bench`` or
-``python bench/engine.py [--n-patients 10000] [--n-scipy 100] [--n-reference 20]``.
+``python bench/engine.py [--n-patients 10000] [--n-scipy 100] [--n-reference 20]
+[--json PATH]`` (``--json`` keeps the table for the README, as ``make bench`` does).
 
 For each example scenario it draws per-patient parameters (log-normal spread,
 30% CV, on the lung, target and homing parameters and the capacity) so the fast
@@ -24,9 +25,14 @@ target is missed.
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import resource
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,16 +57,27 @@ SCENARIOS: dict[str, tuple[Path, str | None]] = {
     "CLI, BM-MSC IM 1.4e8 > capacity, 42 d (nonlinear)": (EXAMPLES / "cli_bm_msc_im.toml", None),
 }
 VARIED = ("lung_half_life_days", "target_half_life_days", "homing_fraction")
+OMEGA = 0.3  # SD of the log of each varied parameter (30% CV)
+TARGET_RATIO = 100.0
+TARGET_ERROR = 1e-5
+TARGET_PATIENTS = 10_000
+FAST_SOLVER = FastSolver()
+SCIPY_SOLVER = ScipySolver()
+
+
+def reference_solver(rtol: float) -> ScipySolver:
+    """Return the tight solve the errors are measured against (atol 100 rtol)."""
+    return ScipySolver(rtol=rtol, atol=rtol * 1e2)
 
 
 def patient_params(base: dict[str, np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     params = dict(base)
     for name in VARIED:
-        params[name] = base[name] * np.exp(0.3 * rng.standard_normal(n) - 0.045)
+        params[name] = base[name] * np.exp(OMEGA * rng.standard_normal(n) - OMEGA**2 / 2)
     capacity = base["target_capacity_cells"]
     if np.all(np.isfinite(capacity)):
-        params["target_capacity_cells"] = capacity * np.exp(0.3 * rng.standard_normal(n))
+        params["target_capacity_cells"] = capacity * np.exp(OMEGA * rng.standard_normal(n))
     return params
 
 
@@ -95,67 +112,154 @@ def relative_error(a: SimulationResult, ref: SimulationResult) -> float:
     return worst
 
 
+@dataclass
+class Row:
+    """Measurements of one scenario."""
+
+    label: str
+    scenario: str
+    donor: str | None
+    n_patients: int
+    n_scipy: int
+    fast_s: float
+    scipy_s: float
+    fast_steps: int
+    error_fast: float
+    error_scipy: float
+
+    @property
+    def ratio(self) -> float:
+        """Fast throughput over scipy throughput (per patient)."""
+        return (self.n_patients / self.fast_s) / (self.n_scipy / self.scipy_s)
+
+    @property
+    def met(self) -> bool:
+        """Whether the speed and error targets are met, at a large enough run."""
+        return (
+            self.ratio >= TARGET_RATIO
+            and self.error_fast <= TARGET_ERROR
+            and self.n_patients >= TARGET_PATIENTS
+        )
+
+
+def measure(label: str, path: Path, donor: str | None, args: argparse.Namespace) -> Row:
+    """Run both solvers and the reference on one scenario."""
+    n = args.n_patients
+    scenario = load_scenario(path)
+    if donor is not None:
+        product = scenario.product.model_copy(update={"donor": donor})
+        scenario = scenario.model_copy(update={"product": product})
+    # The engine benchmark measures cell kinetics alone (the disease adds nonlinear PD).
+    problem = problem_from_scenario(scenario, model=CellKinetics())
+    params = patient_params(dict(problem.params), n, args.seed)
+
+    fast, fast_s = run(problem, params, n, FAST_SOLVER)
+    _, scipy_s = run(problem, params, args.n_scipy, SCIPY_SOLVER)
+    m = args.n_reference
+    tight, _ = run(problem, params, m, reference_solver(args.reference_rtol))
+    fast_ref, _ = run(problem, params, m, FAST_SOLVER)
+    lsoda_ref, _ = run(problem, params, m, SCIPY_SOLVER)
+    ref_idx = np.arange(m)
+    # The fast engine's result for a patient does not depend on its batch.
+    np.testing.assert_allclose(fast_ref.states, fast.states[:, ref_idx], rtol=1e-12)
+    return Row(
+        label=label,
+        scenario=path.relative_to(EXAMPLES.parent).as_posix(),
+        donor=donor,
+        n_patients=n,
+        n_scipy=args.n_scipy,
+        fast_s=fast_s,
+        scipy_s=scipy_s,
+        fast_steps=fast.n_steps,
+        error_fast=relative_error(fast_ref, tight),
+        error_scipy=relative_error(lsoda_ref, tight),
+    )
+
+
+def print_row(row: Row, args: argparse.Namespace) -> None:
+    """Print one scenario's measurements and verdict."""
+    n = row.n_patients
+    print(f"\n{row.label}")
+    print(
+        f"  fast : {n / row.fast_s:12,.0f} patients/s  ({row.fast_s / n * 1e3:.4f} ms/patient, "
+        f"{row.fast_steps} steps)"
+    )
+    print(
+        f"  scipy: {row.n_scipy / row.scipy_s:12,.0f} patients/s  "
+        f"({row.scipy_s / row.n_scipy * 1e3:.2f} ms/patient)"
+    )
+    print(f"  ratio: {row.ratio:,.0f}x")
+    print(
+        f"  max relative error vs rtol {args.reference_rtol:g} solve: fast {row.error_fast:.1e}, "
+        f"scipy (rtol 1e-6) {row.error_scipy:.1e}"
+    )
+    print(
+        f"  targets (>= 100x at >= 1e4 patients, error <= 1e-5): {'met' if row.met else 'MISSED'}"
+    )
+
+
+def write_summary(path: Path, rows: Sequence[Row], args: argparse.Namespace, mib: float) -> None:
+    """Write the measured table as JSON (atomically), for the README's generated block."""
+    summary = {
+        "command": " ".join(["python bench/engine.py", *sys.argv[1:]]),
+        "date": datetime.date.today().isoformat(),
+        "n_patients": args.n_patients,
+        "n_scipy": args.n_scipy,
+        "n_reference": args.n_reference,
+        "seed": args.seed,
+        "omega": OMEGA,
+        "varied": list(VARIED),
+        "fast_solver": repr(FAST_SOLVER),
+        "scipy_solver": repr(SCIPY_SOLVER),
+        "reference_solver": repr(reference_solver(args.reference_rtol)),
+        "target_ratio": TARGET_RATIO,
+        "target_error": TARGET_ERROR,
+        "target_patients": TARGET_PATIENTS,
+        "peak_mib": round(mib),
+        "rows": [
+            {
+                "scenario": r.label,
+                "file": r.scenario,
+                "donor": r.donor,
+                "fast_ms": r.fast_s / r.n_patients * 1e3,
+                "scipy_ms": r.scipy_s / r.n_scipy * 1e3,
+                "ratio": r.ratio,
+                "fast_steps": r.fast_steps,
+                "error_fast": r.error_fast,
+                "error_scipy": r.error_scipy,
+                "met": r.met,
+            }
+            for r in rows
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    os.replace(part, path)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n-patients", type=int, default=10_000)
     parser.add_argument("--n-scipy", type=int, default=100)
     parser.add_argument("--n-reference", type=int, default=20)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--reference-rtol", type=float, default=1e-12)
+    parser.add_argument("--json", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
-    n = args.n_patients
-    ok = True
     print(
-        f"fast engine on {n} patients; scipy backend on {args.n_scipy}; "
+        f"fast engine on {args.n_patients} patients; scipy backend on {args.n_scipy}; "
         f"tight reference on {args.n_reference}"
     )
+    rows = []
     for label, (path, donor) in SCENARIOS.items():
-        scenario = load_scenario(path)
-        if donor is not None:
-            product = scenario.product.model_copy(update={"donor": donor})
-            scenario = scenario.model_copy(update={"product": product})
-        # The engine benchmark measures cell kinetics alone (the disease adds nonlinear PD).
-        problem = problem_from_scenario(scenario, model=CellKinetics())
-        params = patient_params(dict(problem.params), n, args.seed)
-
-        fast, fast_s = run(problem, params, n, FastSolver())
-        _, scipy_s = run(problem, params, args.n_scipy, ScipySolver())
-        m = args.n_reference
-        rtol = args.reference_rtol
-        tight, _ = run(problem, params, m, ScipySolver(rtol=rtol, atol=rtol * 1e2))
-        fast_ref, _ = run(problem, params, m, FastSolver())
-        lsoda_ref, _ = run(problem, params, m, ScipySolver())
-        ref_idx = np.arange(m)
-        # The fast engine's result for a patient does not depend on its batch.
-        np.testing.assert_allclose(fast_ref.states, fast.states[:, ref_idx], rtol=1e-12)
-
-        fast_rate = n / fast_s
-        scipy_rate = args.n_scipy / scipy_s
-        ratio = fast_rate / scipy_rate
-        err_fast = relative_error(fast_ref, tight)
-        err_lsoda = relative_error(lsoda_ref, tight)
-        met = ratio >= 100 and err_fast <= 1e-5 and n >= 10_000
-        ok &= met
-        print(f"\n{label}")
-        print(
-            f"  fast : {fast_rate:12,.0f} patients/s  ({fast_s / n * 1e3:.4f} ms/patient, "
-            f"{fast.n_steps} steps)"
-        )
-        print(
-            f"  scipy: {scipy_rate:12,.0f} patients/s  "
-            f"({scipy_s / args.n_scipy * 1e3:.2f} ms/patient)"
-        )
-        print(f"  ratio: {ratio:,.0f}x")
-        print(
-            f"  max relative error vs rtol {args.reference_rtol:g} solve: fast {err_fast:.1e}, "
-            f"scipy (rtol 1e-6) {err_lsoda:.1e}"
-        )
-        print(
-            f"  targets (>= 100x at >= 1e4 patients, error <= 1e-5): {'met' if met else 'MISSED'}"
-        )
+        rows.append(measure(label, path, donor, args))
+        print_row(rows[-1], args)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory: {peak_mib:,.0f} MiB")
-    return 0 if ok else 1
+    if args.json is not None:
+        write_summary(args.json, rows, args, peak_mib)
+    return 0 if all(r.met for r in rows) else 1
 
 
 if __name__ == "__main__":

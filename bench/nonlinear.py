@@ -1,7 +1,8 @@
 r"""Benchmark: a 6-state nonlinear user model, mscsim against a hand-vectorised NumPy baseline.
 
 Not a test: it measures, checks agreement and prints. Run
-``python bench/nonlinear.py [--n-patients 10000,100000] [--n-reference 20] [--rtol R] [--atol A]``.
+``python bench/nonlinear.py [--n-patients 10000,100000] [--n-reference 20] [--rtol R] [--atol A]
+[--json PATH]`` (``--json`` keeps the table for the README, as ``make bench`` does).
 
 The model (:class:`SixStateModel`) is written as a user would write one, against
 the public model contract only. Cells given intravenously go to the lung (share
@@ -62,13 +63,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import itertools
+import json
 import math
+import os
 import resource
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -315,6 +320,7 @@ class SixStateModel(ModelBase):
     )
     remainder_reads: tuple[str, ...] = ("factor", "score")
     remainder_writes: tuple[str, ...] = ("score",)
+    remainder_affine = True  # the Emax term is proportional to the score
 
     def prepare(self, params: Params) -> Params:
         """Add the rates (:func:`rates`) to the parameters, once per run."""
@@ -595,6 +601,7 @@ class Row:
     baseline_s: float = 0.0
     error_mscsim: float = math.nan
     error_baseline: float = math.nan
+    mscsim_steps: int = 0
 
     @property
     def ratio(self) -> float:
@@ -610,10 +617,22 @@ class Row:
 
 def run_mscsim(model: SixStateModel, params: Params, n: int, solver: FastSolver) -> Array:
     """Simulate ``n`` patients with mscsim; return their states ``(6, n, n_times)``."""
+    return simulate_counted(model, params, n, solver)[0]
+
+
+def simulate_counted(
+    model: SixStateModel, params: Params, n: int, solver: FastSolver
+) -> tuple[Array, int]:
+    """Simulate ``n`` patients; return their states and the engine's steps summed over them."""
     result = simulate(
         model, doses(), times_day=TIMES_DAY, params=params, n_patients=n, solver=solver
     )
-    return result.states
+    return result.states, result.n_steps
+
+
+def baseline_steps_per_patient() -> int:
+    """Return the RK4 steps the baseline takes per patient (:func:`baseline_steps`)."""
+    return sum(1 for _, h in baseline_steps(TIMES_DAY, DOSE_DAYS) if h > 0)
 
 
 def measure(
@@ -633,7 +652,8 @@ def measure(
             for who in order:
                 begin = time.perf_counter()
                 if who == "mscsim":
-                    states = run_mscsim(model, part, size, solver)
+                    states, steps = simulate_counted(model, part, size, solver)
+                    row.mscsim_steps += steps
                 else:
                     states = baseline_solve(part, TIMES_DAY, DOSE_DAYS)
                 seconds = time.perf_counter() - begin
@@ -645,6 +665,7 @@ def measure(
         best.mscsim_s = min(best.mscsim_s, row.mscsim_s)
         best.baseline_s = min(best.baseline_s, row.baseline_s)
         best.error_mscsim, best.error_baseline = row.error_mscsim, row.error_baseline
+        best.mscsim_steps = row.mscsim_steps
     return best
 
 
@@ -681,6 +702,7 @@ def main() -> int:
     parser.add_argument("--atol", type=float, default=None, help="FastSolver atol, if it has one")
     parser.add_argument("--reference-rtol", type=float, default=1e-10)
     parser.add_argument("--reference-method", default="Radau")
+    parser.add_argument("--json", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
     sizes = parse_sizes(args.n_patients)
     solver = fast_solver(args.rtol, args.atol)
@@ -699,7 +721,8 @@ def main() -> int:
         f"{BASELINE_STEP_DAY:g} d; reference {args.reference_method} rtol "
         f"{args.reference_rtol:g} on {m} patients ({time.perf_counter() - start:.1f} s)"
     )
-    measure(m, m, params, solver, ref, repeats=1)  # warm-up: imports, caches
+    # Warm-up at the chunk size: imports, caches and the first large allocations.
+    measure(min(args.chunk, max(sizes)), args.chunk, params, solver, ref, repeats=1)
     rows = [measure(n, args.chunk, params, solver, ref, repeats=args.repeats) for n in sizes]
     print_table(rows)
     missing = sorted(set(TARGET_SIZES) - set(sizes))
@@ -707,7 +730,53 @@ def main() -> int:
         print(f"target sizes not run: {', '.join(f'{n:,}' for n in missing)} (no verdict)")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mib:,.0f} MiB")
+    if args.json is not None:
+        write_summary(args.json, rows, solver, m, args, peak_mib)
     return 0 if all(r.met for r in rows) and not missing else 1
+
+
+def write_summary(
+    path: Path,
+    rows: Sequence[Row],
+    solver: FastSolver,
+    n_reference: int,
+    args: argparse.Namespace,
+    mib: float,
+) -> None:
+    """Write the measured table as JSON (atomically), for the README's generated block."""
+    summary = {
+        "command": "python bench/nonlinear.py " + " ".join(sys.argv[1:]),
+        "date": datetime.date.today().isoformat(),
+        "solver": repr(solver),
+        "baseline_step_day": BASELINE_STEP_DAY,
+        "doses": len(DOSE_DAYS),
+        "outputs": int(TIMES_DAY.size),
+        "omega": OMEGA,
+        "varied": list(VARIED),
+        "reference": f"{args.reference_method} rtol "
+        f"{args.reference_rtol:g} on {n_reference} patients",
+        "baseline_steps_per_patient": baseline_steps_per_patient(),
+        "target_ratio": TARGET_RATIO,
+        "target_error": TARGET_ERROR,
+        "peak_mib": round(mib),
+        "rows": [
+            {
+                "patients": r.n,
+                "mscsim_ms": r.mscsim_s / r.n * 1e3,
+                "baseline_ms": r.baseline_s / r.n * 1e3,
+                "ratio": r.ratio,
+                "error_mscsim": r.error_mscsim,
+                "error_baseline": r.error_baseline,
+                "met": r.met,
+                "mscsim_steps_per_patient": r.mscsim_steps / r.n,
+            }
+            for r in rows
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    os.replace(part, path)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,12 @@ CLAIMS_SUMMARY = "docs/figures/claims.json"
 FIT_COVERAGE = "docs/figures/fit_coverage.json"
 """Written by ``python scripts/fit_coverage.py --json docs/figures/fit_coverage.json``
 (100 fits, several minutes: not part of ``make demo``)."""
+BENCH_NONLINEAR = "docs/figures/bench_nonlinear.json"
+"""Written by ``make bench`` (``python bench/nonlinear.py --json ...``; about 2 minutes)."""
+BENCH_ENGINE = "docs/figures/bench_engine.json"
+"""Written by ``make bench`` (``python bench/engine.py --json ...``; about 1 minute)."""
+BENCH_POPULATION = "docs/figures/bench_population.json"
+"""Written by ``make bench`` (``python bench/population.py --json ...``; several minutes)."""
 TRIAL_FILE = "examples/sca_trial.toml"
 SPLITS = (1, 2, 4)
 """The ``compare --split`` regimens the README shows."""
@@ -788,6 +794,171 @@ def block_fit_coverage(summary: Mapping[str, Any]) -> str:
     return prose(intro) + "\n" + table(["parameter", "truth", "coverage"], rows)
 
 
+def _power(x: float) -> str:
+    """Return ``x`` as ``a.b×10^k`` (one decimal)."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}×10^{int(exponent)}"
+
+
+def block_bench_nonlinear(summary: Mapping[str, Any]) -> str:
+    """Render the 6-state benchmark table from ``bench/nonlinear.py --json``."""
+    rows = [
+        [
+            f"{r['patients']:,}",
+            f"{r['mscsim_ms']:.4f}",
+            f"{r['baseline_ms']:.4f}",
+            f"{r['ratio']:.2f}×",
+            _power(r["error_mscsim"]),
+            _power(r["error_baseline"]),
+            f"{r['mscsim_steps_per_patient']:.0f}",
+            "met" if r["met"] else "**missed**",
+        ]
+        for r in summary["rows"]
+    ]
+    intro = (
+        f"`{summary['command']}` ({summary['date']}; {summary['solver']}; baseline RK4 at "
+        f"{summary['baseline_step_day']:g} d with graded steps after each of the "
+        f"{summary['doses']} doses, {summary['baseline_steps_per_patient']} steps per patient; "
+        f"{summary['outputs']} daily outputs; reference "
+        f"{summary['reference']}; peak resident memory {summary['peak_mib']:,} MiB). "
+        f"Target: mscsim ≥ {summary['target_ratio']:g}× faster per patient than the "
+        f"baseline, both within {summary['target_error']:g} of the reference."
+    )
+    header = [
+        "patients",
+        "mscsim ms/patient",
+        "baseline ms/patient",
+        "baseline ÷ mscsim",
+        "error mscsim",
+        "error baseline",
+        "mscsim panels/patient",
+        "target",
+    ]
+    return prose(intro) + "\n" + table(header, rows)
+
+
+def block_bench_engine(summary: Mapping[str, Any]) -> str:
+    """Render the fast-vs-scipy engine benchmark table from ``bench/engine.py --json``."""
+    rows = [
+        [
+            r["scenario"],
+            f"{r['fast_ms']:.4f}",
+            f"{r['scipy_ms']:.2f}",
+            f"{r['ratio']:,.0f}×",
+            _power(r["error_fast"]),
+            _power(r["error_scipy"]),
+            "met" if r["met"] else "**missed**",
+        ]
+        for r in summary["rows"]
+    ]
+    varied = ", ".join(f"`{name}`" for name in summary["varied"])
+    intro = (
+        f"`{summary['command']}` ({summary['date']}; `{summary['fast_solver']}` on "
+        f"{summary['n_patients']:,} patients, `{summary['scipy_solver']}` on "
+        f"{summary['n_scipy']:,}, errors against `{summary['reference_solver']}` on "
+        f"{summary['n_reference']:,}; per-patient log-normal spread, SD of the log "
+        f"{summary['omega']:g}, on {varied} and the target capacity where it is finite; "
+        f"peak resident memory {summary['peak_mib']:,} MiB). Target: fast ≥ "
+        f"{summary['target_ratio']:g}× "
+        f"the scipy throughput per patient at ≥ {summary['target_patients']:,} patients, "
+        f"with error ≤ {_power(summary['target_error'])} against the reference."
+    )
+    header = [
+        "scenario",
+        "fast ms/patient",
+        "scipy ms/patient",
+        "scipy ÷ fast",
+        "error fast",
+        "error scipy",
+        "target",
+    ]
+    return prose(intro) + "\n" + table(header, rows)
+
+
+def _bench_verdict(verdict: Mapping[str, Any]) -> str:
+    """Return a population benchmark verdict: met, missed, or within at a smaller size."""
+    if verdict["met"]:
+        return "met"
+    if not verdict["within"]:
+        return "**missed**"
+    return f"within at {verdict['size']:,} {verdict['size_of']}; {verdict['target_size']:,} not run"
+
+
+def _population_rows(summary: Mapping[str, Any]) -> list[list[str]]:
+    """Return one row per verdict of ``bench/population.py --json`` (its parts in order)."""
+    parts, targets = summary["parts"], summary["targets"]
+    quantity: dict[str, tuple[str, Callable[[Mapping[str, Any]], str], str]] = {
+        "fast_ratio": (
+            "scipy ÷ fast engine (default step), time per patient",
+            lambda p: f"{p['fast_ratio']:,.0f}× ({p['fast_ms']:.2f} vs {p['scipy_ms']:.0f} ms)",
+            f"≥ {targets['speed_ratio']:,.0f}× at ≥ {targets['speed_patients']:,} patients",
+        ),
+        "trial_step_ratio": (
+            "scipy ÷ fast engine (0.5-d step of trials), time per patient",
+            lambda p: (
+                f"{p['trial_step_ratio']:,.0f}× ({p['trial_step_ms']:.2f} vs "
+                f"{p['scipy_ms']:.0f} ms)"
+            ),
+            f"≥ {targets['speed_ratio']:,.0f}× at ≥ {targets['speed_patients']:,} patients",
+        ),
+        "fast_seconds_per_1e5": (
+            "fast engine (default step), time per 10^5 patients",
+            lambda p: f"{p['fast_seconds_per_1e5']:,.1f} s",
+            f"≤ {targets['seconds_per_1e5']:g} s (script)",
+        ),
+        "trial_step_seconds_per_1e5": (
+            "fast engine (0.5-d step), time per 10^5 patients",
+            lambda p: f"{p['trial_step_seconds_per_1e5']:,.1f} s",
+            f"≤ {targets['seconds_per_1e5']:g} s (script)",
+        ),
+        "peak_mib": (
+            "`mscsim simulate -o out.parquet`, peak resident memory",
+            lambda p: (
+                f"{p['peak_mib']:,.0f} MiB ({p['patients']:,} patients, {p['seconds']:.0f} s)"
+            ),
+            f"≤ {targets['stream_peak_mib']:,.0f} MiB at {targets['stream_patients']:,} patients",
+        ),
+        "seconds_per_1000": (
+            "`mscsim trial`, time per 1,000 replicates",
+            lambda p: f"{p['seconds_per_1000']:,.0f} s",
+            f"≤ {targets['trial_seconds_per_1000']:g} s (script)",
+        ),
+        "ratio": (
+            "trial ÷ simulate, time per patient",
+            lambda p: (
+                f"{p['ratio']:.2f}× ({p['ms_per_patient']:.1f} vs "
+                f"{p['simulate_ms_per_patient']:.1f} ms)"
+            ),
+            f"≤ {targets['trial_ratio']:g}× at {targets['trial_replicates']:,} replicates",
+        ),
+    }
+    rows = []
+    for part in parts.values():
+        for verdict in part["verdicts"]:
+            label, measured, target = quantity[verdict["measured"]]
+            rows.append([label, measured(part), target, _bench_verdict(verdict)])
+    return rows
+
+
+def block_bench_population(summary: Mapping[str, Any]) -> str:
+    """Render the population, streaming and trial benchmark from ``bench/population.py --json``."""
+    speed = summary["parts"]["speed"]
+    intro = (
+        f"`{summary['command']}` ({summary['date']}; `{summary['scenario']}` with a "
+        f"`[population]` of seed {summary['population_seed']}, 365 daily outputs, chunks of "
+        f"{summary['chunk_size']:,} patients: the fast engine on {summary['n_patients']:,} "
+        f"patients, the scipy backend (`{speed['scipy_solver']}`) on {summary['n_scipy']:,}; "
+        f"the same population streamed to Parquet by `mscsim simulate` in a child process; "
+        f"`{summary['trial']}` × {summary['replicates']:,} replicates against simulating "
+        f"`{summary['arm']}` for as many patients; peak resident memory of the script "
+        f"{summary['peak_mib']:,} MiB). Targets are the issue's, except those marked "
+        "(script), the script's own, scaled to the size run; met means the bound holds at "
+        "the target's size."
+    )
+    header = ["quantity", "measured", "target", "verdict"]
+    return prose(intro) + "\n" + table(header, _population_rows(summary))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "kinetics": block_kinetics,
     "split": block_split,
@@ -815,6 +986,9 @@ RUN_BLOCKS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "trial": (TRIAL_SUMMARY, block_trial),
     "claims": (CLAIMS_SUMMARY, block_claims),
     "fit_coverage": (FIT_COVERAGE, block_fit_coverage),
+    "bench_nonlinear": (BENCH_NONLINEAR, block_bench_nonlinear),
+    "bench_engine": (BENCH_ENGINE, block_bench_engine),
+    "bench_population": (BENCH_POPULATION, block_bench_population),
 }
 """Blocks rendered from a run's JSON kept in ``docs/figures/`` (the runs take minutes)."""
 

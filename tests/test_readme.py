@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -195,6 +196,131 @@ def test_the_readme_python_examples_run_in_order(monkeypatch: pytest.MonkeyPatch
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+
+
+def test_the_nonlinear_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_nonlinear", ROOT / "bench/nonlinear.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)  # dataclasses look the module up
+    spec.loader.exec_module(script)
+    summary = json.loads((ROOT / make_readme.BENCH_NONLINEAR).read_text("utf-8"))
+    assert summary["baseline_step_day"] == script.BASELINE_STEP_DAY
+    assert summary["doses"] == len(script.DOSE_DAYS)
+    assert summary["outputs"] == script.TIMES_DAY.size
+    assert summary["varied"] == list(script.VARIED) and summary["omega"] == script.OMEGA
+    assert summary["target_ratio"] == script.TARGET_RATIO
+    assert summary["baseline_steps_per_patient"] == script.baseline_steps_per_patient()
+    assert {r["patients"] for r in summary["rows"]} >= set(script.TARGET_SIZES)
+    for row in summary["rows"]:
+        met = (
+            row["ratio"] >= script.TARGET_RATIO
+            and max(row["error_mscsim"], row["error_baseline"]) <= script.TARGET_ERROR
+        )
+        assert row["met"] == met
+
+
+def test_the_engine_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+    import sys
+
+    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench/engine.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)  # its dataclass looks itself up there
+    spec.loader.exec_module(script)
+    summary = json.loads((ROOT / make_readme.BENCH_ENGINE).read_text("utf-8"))
+    assert [r["scenario"] for r in summary["rows"]] == list(script.SCENARIOS)
+    for row, (path, donor) in zip(summary["rows"], script.SCENARIOS.values(), strict=True):
+        assert (row["file"], row["donor"]) == (path.relative_to(ROOT).as_posix(), donor)
+    assert summary["varied"] == list(script.VARIED) and summary["omega"] == script.OMEGA
+    assert summary["fast_solver"] == repr(script.FAST_SOLVER)
+    assert summary["scipy_solver"] == repr(script.SCIPY_SOLVER)
+    assert summary["n_patients"] >= script.TARGET_PATIENTS
+    assert summary["target_ratio"] == script.TARGET_RATIO
+    assert summary["target_error"] == script.TARGET_ERROR
+    assert summary["target_patients"] == script.TARGET_PATIENTS
+    for row in summary["rows"]:
+        met = (
+            row["ratio"] >= script.TARGET_RATIO
+            and row["error_fast"] <= script.TARGET_ERROR
+            and summary["n_patients"] >= script.TARGET_PATIENTS
+        )
+        assert row["met"] == met
+
+
+def test_the_population_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_population", ROOT / "bench/population.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)
+    spec.loader.exec_module(script)
+    summary = json.loads((ROOT / make_readme.BENCH_POPULATION).read_text("utf-8"))
+    assert summary["targets"] == script.targets()
+    files = (script.SCENARIO_FILE, script.TRIAL_FILE, script.ARM_FILE)
+    assert [summary[key] for key in ("scenario", "trial", "arm")] == list(
+        map(script.relative, files)
+    )
+    assert summary["population_seed"] == script.POPULATION_SEED
+    parts = summary["parts"]
+    assert list(parts) == list(script.PARTS)
+    speed = parts["speed"]
+    assert speed["fast_solver"] == repr(script.FAST_SOLVER)
+    assert speed["trial_step_solver"] == repr(script.TRIAL_STEP_SOLVER)
+    assert speed["scipy_solver"] == repr(script.SCIPY_SOLVER)
+    for name in ("fast", "trial_step"):
+        assert speed[f"{name}_ratio"] == pytest.approx(speed["scipy_ms"] / speed[f"{name}_ms"])
+        assert speed[f"{name}_seconds_per_1e5"] == pytest.approx(speed[f"{name}_ms"] * 100)
+    trial = parts["trial"]
+    assert trial["ratio"] == pytest.approx(
+        trial["ms_per_patient"] / trial["simulate_ms_per_patient"]
+    )
+    assert trial["seconds_per_1000"] == pytest.approx(trial["seconds"] / trial["replicates"] * 1e3)
+    # part, measured: (bound, target size or None when scaled to the run, size measured)
+    targets = {
+        ("speed", "fast_ratio"): (
+            "at_least",
+            script.TARGET_SPEED_RATIO,
+            script.TARGET_SPEED_PATIENTS,
+        ),
+        ("speed", "trial_step_ratio"): (
+            "at_least",
+            script.TARGET_SPEED_RATIO,
+            script.TARGET_SPEED_PATIENTS,
+        ),
+        ("speed", "fast_seconds_per_1e5"): ("at_most", script.TARGET_SECONDS_PER_1E5, None),
+        ("speed", "trial_step_seconds_per_1e5"): ("at_most", script.TARGET_SECONDS_PER_1E5, None),
+        ("stream", "peak_mib"): (
+            "at_most",
+            script.TARGET_STREAM_PEAK_MIB,
+            script.TARGET_STREAM_PATIENTS,
+        ),
+        ("trial", "seconds_per_1000"): ("at_most", script.TARGET_TRIAL_SECONDS_PER_1000, None),
+        ("trial", "ratio"): ("at_most", script.TARGET_TRIAL_RATIO, script.TARGET_TRIAL_REPLICATES),
+    }
+    seen = []
+    for name, part in parts.items():
+        for verdict in part["verdicts"]:
+            seen.append((name, verdict["measured"]))
+            kind, bound, target_size = targets[seen[-1]]
+            assert (verdict[kind], verdict["target_size"]) == (bound, target_size)
+            assert verdict["size"] == part["replicates" if name == "trial" else "patients"]
+            value = part[verdict["measured"]]
+            within = value >= bound if kind == "at_least" else value <= bound
+            assert verdict["within"] == within
+            at_size = target_size is None or verdict["size"] >= target_size
+            assert verdict["met"] == (within and at_size)
+    assert sorted(seen) == sorted(targets)
 
 
 def test_the_fit_coverage_summary_is_a_run_of_the_script_as_it_is_now() -> None:
