@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import resource
 import sys
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from mscsim.engine import FastSolver, ScipySolver, SimulationResult, Solver, simulate
-from mscsim.io import load_scenario
+from mscsim.io import atomic_path, load_scenario
 from mscsim.models import CellKinetics
 from mscsim.models.base import take_rows
 from mscsim.problem import Problem, problem_from_scenario
@@ -232,10 +231,8 @@ def write_summary(path: Path, rows: Sequence[Row], args: argparse.Namespace, mib
             for r in rows
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    part.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
-    os.replace(part, path)
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
 
 
 def main() -> int:

@@ -67,7 +67,6 @@ import datetime
 import itertools
 import json
 import math
-import os
 import resource
 import sys
 import time
@@ -79,6 +78,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from mscsim import FastSolver, Parameter, ResolvedDose, Route, SpecError, simulate
+from mscsim.io import atomic_path
 from mscsim.models import ModelBase
 from mscsim.models.base import Array, Params, full_rhs
 
@@ -773,10 +773,8 @@ def write_summary(
             for r in rows
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    part.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
-    os.replace(part, path)
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
 
 
 if __name__ == "__main__":

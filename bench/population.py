@@ -43,7 +43,7 @@ from typing import Any
 
 from mscsim.analysis.trial import run_trial
 from mscsim.engine import FastSolver, ScipySolver, Solver
-from mscsim.io import load_scenario, load_trial
+from mscsim.io import atomic_path, load_scenario, load_trial
 from mscsim.population import simulate_population
 from mscsim.problem import InProcess
 from mscsim.spec.population import PopulationSpec
@@ -342,10 +342,8 @@ def write_summary(
         "peak_mib": round(mib),
         "parts": parts,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    part.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
-    os.replace(part, path)
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
 
 
 def main() -> int:

@@ -198,16 +198,22 @@ def test_the_readme_python_examples_run_in_order(monkeypatch: pytest.MonkeyPatch
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
 
 
+def _bench_script(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Load ``bench/NAME.py`` as a module (registered: its dataclasses look it up)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / f"bench/{name}.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)
+    spec.loader.exec_module(script)
+    return script
+
+
 def test_the_nonlinear_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import json
 
-    spec = importlib.util.spec_from_file_location("bench_nonlinear", ROOT / "bench/nonlinear.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, script)  # dataclasses look the module up
-    spec.loader.exec_module(script)
+    script = _bench_script("nonlinear", monkeypatch)
     summary = json.loads((ROOT / make_readme.BENCH_NONLINEAR).read_text("utf-8"))
     assert summary["baseline_step_day"] == script.BASELINE_STEP_DAY
     assert summary["doses"] == len(script.DOSE_DAYS)
@@ -228,13 +234,8 @@ def test_the_engine_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import json
-    import sys
 
-    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench/engine.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, script)  # its dataclass looks itself up there
-    spec.loader.exec_module(script)
+    script = _bench_script("engine", monkeypatch)
     summary = json.loads((ROOT / make_readme.BENCH_ENGINE).read_text("utf-8"))
     assert [r["scenario"] for r in summary["rows"]] == list(script.SCENARIOS)
     for row, (path, donor) in zip(summary["rows"], script.SCENARIOS.values(), strict=True):
@@ -260,11 +261,7 @@ def test_the_population_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
 ) -> None:
     import json
 
-    spec = importlib.util.spec_from_file_location("bench_population", ROOT / "bench/population.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, script)
-    spec.loader.exec_module(script)
+    script = _bench_script("population", monkeypatch)
     summary = json.loads((ROOT / make_readme.BENCH_POPULATION).read_text("utf-8"))
     assert summary["targets"] == script.targets()
     files = (script.SCENARIO_FILE, script.TRIAL_FILE, script.ARM_FILE)
