@@ -277,3 +277,146 @@ def test_nonnegative_states_never_leave_the_engine_negative() -> None:
     params["ke"] = np.array([4000.0])
     states = run(AffineResponse(), FastSolver(rtol=1e-3, atol=1e-3), params)
     assert (states[:2] >= 0).all()
+
+
+# --------------------------------------------------------------------------- review cases
+
+
+class HillResponse(AffineResponse):
+    """A Hill effect of the central amount, ``C^h / (EC50^h + C^h)``: steep for large ``h``."""
+
+    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+        c = np.maximum(y[1], 0.0) ** params["hill"]
+        out = np.zeros_like(y)
+        out[2] = (
+            -params["kout"] * params["emax"] * c / (params["ec50"] ** params["hill"] + c) * y[2]
+        )
+        return out
+
+
+class OnlyDriven(AffineResponse):
+    """One state, driven by time only: ``x' = -k x + 1 + sin(t) x / 2``."""
+
+    states = ("score",)
+    nonnegative = ()
+    output_names = ("score",)
+    remainder_reads = ("score",)
+    remainder_writes = ("score",)
+
+    def linear_system(self, params: Params) -> tuple[Array, Array]:
+        k = params["kout"]
+        return -k[:, None, None] * np.ones((k.size, 1, 1)), np.ones((k.size, 1))
+
+    def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+        return 0.5 * np.sin(t_day) * y
+
+    def dose_split(self, route: Route, params: Params) -> Array:
+        return np.array([[1.0]])
+
+    def initial_state(self, params: Params) -> Array:
+        return np.ones((1, params["kout"].size))
+
+    def outputs(self, y: Array, params: Params) -> dict[str, Array]:
+        return {"score": y[0]}
+
+
+TIGHT = ScipySolver(rtol=1e-12, atol=1e-14)
+
+
+def test_outputs_on_panel_edges_are_all_written() -> None:
+    # A dose at 0.1 d puts panel edges at 0.1 + 0.02 (2^k - 1): 0.24 is one, and
+    # 0.1 + 0.14 + 0.08 rounds below it. Every output must still be written.
+    times = np.arange(0, 301) * 0.01
+    doses = [ResolvedDose(0.1, Route.INTRAMUSCULAR, np.array([5.0]))]
+    model = AffineResponse()
+    fast = simulate(model, doses, times_day=times, params=PARAMS, solver=FastSolver()).states
+    ref = simulate(model, doses, times_day=times, params=PARAMS, solver=TIGHT).states
+    assert error(fast[:, 0], ref[:, 0]) <= 1e-6
+
+
+def test_a_patient_with_a_nan_parameter_is_flagged_at_once() -> None:
+    params = dict(PARAMS)
+    params["emax"] = np.array([1.5, np.nan])
+    result = simulate(
+        AffineResponse(),
+        DOSES,
+        times_day=TIMES,
+        params=params,
+        n_patients=2,
+        solver=FastSolver(),
+        on_failure="flag",
+    )
+    assert result.status.tolist() == [0, 1]
+    assert result.n_rhs_evals < 1000  # no halving of a panel that can never pass
+
+
+def test_a_false_affine_declaration_is_refused_when_the_first_dose_comes_later() -> None:
+    late = [ResolvedDose(1.0, Route.INTRAMUSCULAR, np.array([5.0]))]
+    with pytest.raises(SpecError, match="not affine in score"):
+        simulate(Squared(), late, times_day=TIMES, params=PARAMS, solver=FastSolver())
+
+
+def test_a_model_whose_only_state_is_driven() -> None:
+    model, params = OnlyDriven(), {"kout": np.array([0.3])}
+    dose = [ResolvedDose(0.0, Route.INTRAMUSCULAR, np.array([2.0]))]
+    fast = simulate(model, dose, times_day=TIMES, params=params, solver=FastSolver()).states
+    ref = simulate(model, dose, times_day=TIMES, params=params, solver=TIGHT).states
+    assert error(fast[:, 0], ref[:, 0]) <= 1e-6
+
+
+def test_per_patient_doses_reach_the_patients_left_to_the_adaptive_backend() -> None:
+    model = RotatingAffine()
+    params = {k: np.repeat(v, 3) for k, v in {**PARAMS, "emax": np.array([0.0])}.items()}
+    params["ka"] = np.array([3.0, 3.0, 1.0])
+    amounts = np.array([1.0, 5.0, 20.0])
+    doses = [ResolvedDose(d, Route.INTRAMUSCULAR, amounts) for d in (0.0, 10.0)]
+    fast = simulate(model, doses, times_day=TIMES, params=params, n_patients=3, solver=FastSolver())
+    assert fast.states[0, :, 0].tolist() == amounts.tolist()
+    for i in range(3):
+        one = {k: v[i : i + 1] for k, v in params.items()}
+        dose_i = [ResolvedDose(d.time_day, d.route, d.viable_cells[i : i + 1]) for d in doses]
+        ref = reference(model, one, dose_i)
+        worst = np.abs(fast.states[:, i] - ref).max(axis=1)
+        assert (worst <= 1e-6 * np.abs(ref).max(axis=1) + 1e-12).all(), worst
+
+
+def test_an_effect_switched_on_before_the_first_node_is_resolved() -> None:
+    # A Hill 12 effect completes its onset about 14 s after the dose, before the
+    # first Gauss node of the first panel (34 s): the start of the panel is checked.
+    params = {**PARAMS, "ka": np.array([2.0]), "ec50": np.array([6.4e-4])}
+    params |= {"hill": np.array([12.0]), "emax": np.array([5.0])}
+    doses = [ResolvedDose(t, Route.INTRAMUSCULAR, np.array([2.0])) for t in (0.0, 10.0)]
+    times = np.arange(0.0, 21.0, 0.25)
+    model = HillResponse()
+    ref = simulate(model, doses, times_day=times, params=params, solver=TIGHT).states
+    for rtol in (1e-5, 1e-7):
+        states = simulate(
+            model, doses, times_day=times, params=params, solver=FastSolver(rtol=rtol)
+        ).states
+        assert error(states[2:, 0], ref[2:, 0]) <= 10 * rtol
+
+
+def test_a_user_model_without_the_optional_attribute_is_still_a_model() -> None:
+    from mscsim.models.base import Model
+
+    class Bare:
+        name = "bare"
+        states = ("a",)
+        nonnegative = ("a",)
+        parameters = ()
+        output_names = ("a",)
+        remainder_reads = ()
+        remainder_writes = ()
+        linear_below_switches = False
+
+        def prepare(self, params: Params) -> Params: ...
+        def linear_system(self, params: Params) -> tuple[Array, Array]: ...
+        def remainder(self, t_day: float, y: Array, params: Params) -> Array: ...
+        def is_linear(self, params: Params) -> bool: ...
+        def switches(self, y: Array, params: Params) -> Array: ...
+        def activity(self, y: Array, params: Params) -> Array: ...
+        def initial_state(self, params: Params) -> Array: ...
+        def dose_split(self, route: Route, params: Params) -> Array: ...
+        def outputs(self, y: Array, params: Params) -> dict[str, Array]: ...
+
+    assert isinstance(Bare(), Model)

@@ -662,7 +662,7 @@ def integrate_adaptive(
     fallback = np.flatnonzero(~modal)
     if fallback.size:
         states, steps, rhs = integrate_fast(
-            model, take_rows(params, fallback), schedule, y0[:, fallback]
+            model, take_rows(params, fallback), schedule.take(fallback), y0[:, fallback]
         )
         out[:, fallback] = states
     idx = np.flatnonzero(modal)
@@ -675,7 +675,8 @@ def integrate_adaptive(
             atol=atol,
             max_step=math.inf if max_step_day is None else max_step_day,
         )
-        out[:, idx] = _run(stepper, take_rows(params, idx), schedule, y0[:, idx], progress)
+        part = schedule if idx.size == n else schedule.take(idx)
+        out[:, idx] = _run(stepper, take_rows(params, idx), part, y0[:, idx], progress)
         steps += stepper.n_steps
         rhs += stepper.n_rhs
         rejected = stepper.n_rejected

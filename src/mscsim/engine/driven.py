@@ -121,6 +121,7 @@ class _Rule:
     q: Array
     coef: Array
     antiderivative: Array
+    at_start: Array  # (m,): the interpolant's value at theta = 0 from the node values
 
     @classmethod
     def gauss(cls, m: int) -> _Rule:
@@ -129,7 +130,8 @@ class _Rule:
         anti: Array = np.stack([leg.legint(coef[:, j], lbnd=-1.0) for j in range(m)], axis=1) / 2
         theta = (x + 1.0) / 2.0
         q = leg.legvander(x, m) @ anti
-        return cls(theta, w / 2.0, q, coef, anti)
+        at_start = (leg.legvander(np.array([-1.0]), m - 1) @ coef)[0]
+        return cls(theta, w / 2.0, q, coef, anti, at_start)
 
     @property
     def partial(self) -> float:
@@ -222,7 +224,8 @@ def _diagonalise(a_uu: Array) -> tuple[_Drivers, NDArray[np.bool_]]:
         v = np.ascontiguousarray(v.real)
         vinv = np.linalg.inv(np.where(real[:, None, None], v, np.eye(nu)))
         # 1-norm condition number (an SVD per patient costs more than the eigenvectors).
-        cond = np.abs(v).sum(axis=1).max(axis=1) * np.abs(vinv).sum(axis=1).max(axis=1)
+        norm_v = np.abs(v).sum(axis=1).max(axis=1, initial=0.0)
+        cond = norm_v * np.abs(vinv).sum(axis=1).max(axis=1, initial=0.0)
     ok = real & np.isfinite(cond) & (cond < MAX_CONDITION)
     v = np.where(ok[:, None, None], v, np.eye(nu))
     vinv = np.where(ok[:, None, None], vinv, np.eye(nu))
@@ -275,27 +278,27 @@ class _Panels:
             np.moveaxis(drivers.v[:, rows, :], 0, -1)
         )  # (r, nu, n)
         self._tiled: Params | None = None
+        self._nominal = _nominal_widths()  # the widths panels repeat after every dose
+        self._y: Array | None = None
         self._factors: dict[
             tuple[float, bool], tuple[Array, Array | None, Array, Array | None]
         ] = {}
         self._rows: dict[tuple[float, ...], Array] = {}
-        self._y: Array | None = None
-        self.probed = False
 
     # ----------------------------------------------------------------- pieces
 
-    def _params_at(self, idx: NDArray[np.intp] | None) -> Params:
-        """Parameters of patients ``idx`` (all: None) repeated for every node (node-major)."""
-        m, n = self.rule.theta.size, self.n
-        if idx is None and self._tiled is not None:
+    def _params_at(self, idx: NDArray[np.intp] | None, rows: int) -> Params:
+        """Parameters of patients ``idx`` (all: None) repeated for ``rows`` node rows."""
+        n = self.n
+        if idx is None and rows == self.rule.theta.size and self._tiled is not None:
             return self._tiled
         sub = self.params if idx is None else take_rows(self.params, idx)
         size = n if idx is None else idx.size
         tiled = {
-            k: (np.concatenate([v] * m) if v.shape[0] == size and n > 1 else v)
+            k: (np.concatenate([v] * rows) if v.shape[0] == size and n > 1 else v)
             for k, v in sub.items()
         }
-        if idx is None:
+        if idx is None and rows == self.rule.theta.size:
             self._tiled = tiled
         return tiled
 
@@ -309,6 +312,7 @@ class _Panels:
         key = (round(w, 13), inputs)
         if idx is None and key in self._factors:
             return self._factors[key]
+        keep = idx is None and key[0] in self._nominal
         lam = self.lam if idx is None else self.lam[:, idx]
         tau = w * np.append(self.rule.theta, 1.0)
         lt = lam[:, None, :] * tau[None, :, None]
@@ -327,7 +331,7 @@ class _Panels:
             e[:, -1],
             None if f is None else f[:, -1],
         )
-        if idx is None:
+        if keep:
             self._factors[key] = out
         return out
 
@@ -339,40 +343,59 @@ class _Panels:
         return self._rows[key]
 
     def coefficients(
-        self, idx: NDArray[np.intp] | None, seg: _Segment, t_a: float, w: float, z_a: Array
+        self,
+        idx: NDArray[np.intp] | None,
+        seg: _Segment,
+        t_a: float,
+        w: float,
+        z_a: Array,
+        x_a: Array,
+        *,
+        start: bool = False,
+        probe: bool = False,
     ) -> tuple[Array, Array, Array]:
-        """Return ``c = a_xx + beta``, ``g`` at the nodes (``(m, n_idx)``) and ``z`` at the end."""
+        """Return ``c = a_xx + beta``, ``g`` at the nodes (``(m, n_idx)``) and ``z`` at the end.
+
+        With ``start``, a first row holds ``c`` and ``g`` at ``t_a`` itself
+        (``m + 1`` rows). With ``probe``, the remainder's affinity is checked
+        (:meth:`_probe`) at the patients' own scale, ``x_a``.
+        """
         rule = self.rule
         m = rule.theta.size
         c_in = None if seg.c is None else (seg.c if idx is None else seg.c[:, idx])
         e, f, e1, f1 = self.factors(idx, w, c_in is not None)
         n = z_a.shape[1]
         v_reads = self._v_reads if idx is None else np.ascontiguousarray(self._v_reads[..., idx])
-        if idx is None:
+        rows = m + int(start)
+        if idx is None and not start:
             if self._y is None:
                 self._y = np.zeros((self.n_states, m * n))
             y = self._y
         else:
-            y = np.zeros((self.n_states, m * n))
+            y = np.zeros((self.n_states, rows * n))
         x = self.s.driven
         y[x] = 0.0
+        first = int(start) * n  # the nodes' columns start here
         for k, row in enumerate(self.s.reads):
             acc = np.zeros((m, n))
             for j in range(z_a.shape[0]):
                 acc += e[j] * (v_reads[k, j] * z_a[j])
                 if c_in is not None and f is not None:
                     acc += f[j] * (v_reads[k, j] * c_in[j])
-            y[row] = acc.reshape(m * n)
-        params = self._params_at(idx)
-        t = np.repeat(t_a + w * rule.theta, n)
+            y[row, first:] = acc.reshape(m * n)
+            if start:  # at t_a the drivers are z_a exactly
+                y[row, :n] = np.einsum("jp,jp->p", v_reads[k], z_a)
+        params = self._params_at(idx, rows)
+        times = t_a + w * rule.theta
+        t = np.repeat(np.r_[t_a, times] if start else times, n)
         r0 = self.model.remainder(t, y, params)[x]  # type: ignore[arg-type]
         y[x] = 1.0
         r1 = self.model.remainder(t, y, params)[x]  # type: ignore[arg-type]
         self.n_calls += 2
-        if not self.probed:
-            self._probe(t, y, params, r0, r1)
-        alpha = r0.reshape(m, n)
-        beta = (r1 - r0).reshape(m, n)
+        if probe:
+            self._probe(t, y, params, r0, r1, np.tile(x_a, rows))
+        alpha = r0.reshape(rows, n)
+        beta = (r1 - r0).reshape(rows, n)
         a_xx = self.a_xx if idx is None else self.a_xx[idx]
         g0 = seg.g0 if idx is None else seg.g0[idx]
         g = alpha + g0
@@ -382,27 +405,34 @@ class _Panels:
                 drive = e[j] * z_a[j]
                 if c_in is not None and f is not None:
                     drive = drive + f[j] * c_in[j]
-                g = g + a_xu[:, j] * drive
+                g[first // n :] += a_xu[:, j] * drive
+                if start:
+                    g[0] += a_xu[:, j] * z_a[j]
         z_end = e1 * z_a
         if c_in is not None and f1 is not None:
             z_end = z_end + f1 * c_in
         return a_xx + beta, g, z_end
 
-    def _probe(self, t: Array, y: Array, params: Params, r0: Array, r1: Array) -> None:
-        """Check once per run that the remainder is affine in the driven state.
+    def _probe(self, t: Array, y: Array, params: Params, r0: Array, r1: Array, x_a: Array) -> None:
+        """Check that the remainder is affine in the driven state, at ``x = 2 |x_a| + 1``.
+
+        Run on the first panel of every stretch between doses (where the drivers
+        are not all 0), at each patient's own scale.
 
         Raises
         ------
         SpecError
-            If the remainder at ``x = 2`` is not ``2 r(1) - r(0)`` to rounding.
+            If the remainder there is not ``r(0) + x (r(1) - r(0))`` to rounding.
         """
-        self.probed = True
         x = self.s.driven
-        y[x] = 2.0
+        at = 2.0 * np.nan_to_num(np.abs(x_a), nan=0.0, posinf=0.0) + 1.0
+        y[x] = at
         r2 = self.model.remainder(t, y, params)[x]  # type: ignore[arg-type]
         self.n_calls += 1
-        scale = np.abs(r0) + np.abs(r1) + np.abs(r2)
-        off = np.abs(r2 - 2.0 * r1 + r0) > 1e-9 * scale + 1e-300
+        line = r0 + at * (r1 - r0)
+        scale = np.abs(r0) + at * np.abs(r1 - r0) + np.abs(r2)
+        off = np.abs(r2 - line) > 1e-9 * scale + 1e-300
+        off &= np.isfinite(r2) & np.isfinite(line)
         if off.any():
             name = self.model.states[x]
             raise SpecError(
@@ -423,16 +453,25 @@ class _Panels:
         peak: Array,
         outs: tuple[NDArray[np.intp], Array],
         buffer: Array,
+        *,
+        start: bool = False,
+        probe: bool = False,
         depth: int = 0,
     ) -> tuple[Array, Array]:
         """Cross ``[t_a, t_a + w]`` for patients ``idx`` (None: all); return end ``z`` and ``x``.
 
         Dense outputs ``outs`` (indices into ``buffer``'s first axis, positions in
         the panel) are written for the patients whose panel passes the error
-        test; the others halve the panel.
+        test; the others halve the panel. A panel that starts a stretch
+        (``start``: a dose or a change of infusion just happened) also compares
+        the interpolants with the true values at its start, so that a change
+        completed before the first node is not missed. A patient whose state is
+        not finite fails at once (flagged), without halving.
         """
         rule = self.rule
-        c, g, z_end = self.coefficients(idx, seg, t_a, w, z_a)
+        c, g, z_end = self.coefficients(idx, seg, t_a, w, z_a, x_a, start=start, probe=probe)
+        if start:
+            c_start, g_start, c, g = c[0], g[0], c[1:], g[1:]
         out_idx, out_theta = outs
         with np.errstate(over="ignore", invalid="ignore"):
             lam_nodes = rule.q @ c
@@ -450,6 +489,13 @@ class _Panels:
             est = tail_c * (w * rule.partial) * np.abs(h).max(axis=0)
             est += tail_h * ratio_h**2
             est *= w * grow
+            if start:
+                # How far the interpolants are from the truth at the start, over
+                # the stretch before the first node that no node sees.
+                off_c = np.abs(rule.at_start @ c - c_start)
+                off_h = np.abs(rule.at_start @ h - g_start)
+                near = (w * rule.theta[0]) * (off_c * np.abs(x_end) + grow * off_h)
+                est += near
             size = np.maximum(np.abs(x_end), PEAK_SHARE * np.maximum(peak, np.abs(x_end)))
             share = min(1.0, w / UNIT_DAY)
             ok = est <= self.rtol * share * size + self.atol
@@ -465,6 +511,8 @@ class _Panels:
                 est_o = np.abs(x_o) * tail_c
                 est_o += grow_o * tail_h
                 est_o *= w * rule.partial
+                if start:
+                    est_o += near
                 ok &= np.all(est_o <= self.rtol * share * size_o + self.atol, axis=0)
         ok &= np.isfinite(x_end)
         self.n_panels += int(ok.sum())
@@ -479,35 +527,52 @@ class _Panels:
                 buffer[out_idx[:, None], cols[good][None, :]] = x_o[:, good]
         if ok.all():
             return z_end, x_end
-        bad = np.flatnonzero(~ok)
-        sub = cols[bad]
+        dead = ~np.isfinite(x_a) | self.failed[cols]
         if depth >= MAX_DEPTH:
-            self.failed[sub] = True
-            x_end[bad] = np.nan
+            dead |= ~ok
+        if dead.any():
+            self.failed[cols[dead]] = True
+            x_end[dead] = np.nan
+        bad = np.flatnonzero(~ok & ~dead)
+        if bad.size == 0:
             return z_end, x_end
+        sub = cols[bad]
         half = 0.5 * w
         first = out_theta < 0.5
         left = (out_idx[first], out_theta[first] * 2.0)
         right_idx, right_theta = out_idx[~first], out_theta[~first] * 2.0 - 1.0
         z_mid, x_mid = self.panel(
-            sub, seg, t_a, half, z_a[:, bad], x_a[bad], peak[bad], left, buffer, depth + 1
+            sub,
+            seg,
+            t_a,
+            half,
+            z_a[:, bad],
+            x_a[bad],
+            peak[bad],
+            left,
+            buffer,
+            start=start,
+            depth=depth + 1,
         )
         at_mid = right_theta <= 0.0
         if at_mid.any():
             buffer[right_idx[at_mid][:, None], sub[None, :]] = x_mid
         right = (right_idx[~at_mid], right_theta[~at_mid])
-        _z_b, x_b = self.panel(
-            sub,
-            seg,
-            t_a + half,
-            w - half,
-            z_mid,
-            x_mid,
-            np.maximum(peak[bad], np.abs(x_mid)),
-            right,
-            buffer,
-            depth + 1,
-        )
+        alive = np.isfinite(x_mid)  # a patient failed in the first half stays failed
+        x_b = np.full(bad.size, np.nan)
+        if alive.any():
+            _z_b, x_b[alive] = self.panel(
+                sub[alive],
+                seg,
+                t_a + half,
+                w - half,
+                z_mid[:, alive],
+                x_mid[alive],
+                np.maximum(peak[bad], np.abs(x_mid))[alive],
+                right,
+                buffer,
+                depth=depth + 1,
+            )
         x_end[bad] = x_b
         return z_end, x_end
 
@@ -559,6 +624,16 @@ def _drivers_at_outputs(
                 target += v[i, j] * zz[j]
             if clip[i]:
                 np.maximum(target, 0.0, out=target)
+
+
+def _nominal_widths() -> set[float]:
+    """Return the panel widths :func:`_panels` repeats after every dose (rounded)."""
+    widths = {round(MAX_PANEL_DAY, 13)}
+    w = FIRST_PANEL_DAY
+    while w < MAX_PANEL_DAY and GROWTH > 1.0:
+        widths.add(round(w, 13))
+        w *= GROWTH
+    return widths
 
 
 def _panels(start: float, end: float) -> list[tuple[float, float]]:
@@ -666,14 +741,19 @@ def integrate_driven(
         if out_idx.size:
             block = out[out_idx[0] : out_idx[-1] + 1]  # outputs of a segment are consecutive
             _drivers_at_outputs(lam_t, v_t, z, seg.c, t0, times[out_idx], block, u_rows, clip)
-        x_buf[out_idx[times[out_idx] == t0]] = xv
         np.maximum(peak, np.abs(xv), out=peak)
-        for ta, w in _panels(t0, t1):
-            tb = t1 if ta + w >= t1 else ta + w
-            x_buf[out_idx[times[out_idx] == ta]] = xv
-            inside = out_idx[(times[out_idx] > ta) & (times[out_idx] < tb)]
-            theta = (times[inside] - ta) / w
-            z, xv = panels.panel(None, seg, ta, w, z, xv, peak, (inside, theta), x_buf)
+        spans = _panels(t0, t1)
+        starts_abs = np.array([ta for ta, _ in spans])
+        # Each output belongs to the one panel whose [start, next start) holds it.
+        owner = np.searchsorted(starts_abs, times[out_idx], side="right") - 1
+        for j, (ta, w) in enumerate(spans):
+            mine = out_idx[owner == j]
+            x_buf[mine[times[mine] <= ta]] = xv
+            inside = mine[times[mine] > ta]
+            theta = np.minimum((times[inside] - ta) / w, 1.0)
+            z, xv = panels.panel(
+                None, seg, ta, w, z, xv, peak, (inside, theta), x_buf, start=j == 0, probe=j == 0
+            )
             np.maximum(peak, np.abs(xv), out=peak, where=np.isfinite(xv))
         x_buf[out_idx[times[out_idx] == t1]] = xv
         if progress is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -74,6 +74,22 @@ class Schedule:
         for route, rate in self.infusions[k]:
             rates[routes.index(route)] += rate
         return rates
+
+    def take(self, rows: NDArray[np.intp]) -> Schedule:
+        """Return the schedule of patients ``rows``: per-patient amounts and rates subset.
+
+        Amounts and rates shared by every patient (shape ``(1,)``) stay shared.
+        """
+
+        def part(
+            events: tuple[tuple[tuple[Route, Array], ...], ...],
+        ) -> tuple[tuple[tuple[Route, Array], ...], ...]:
+            return tuple(
+                tuple((route, x[rows] if x.shape[0] > 1 else x) for route, x in step)
+                for step in events
+            )
+
+        return replace(self, boluses=part(self.boluses), infusions=part(self.infusions))
 
     def starts_transient(self, k: int) -> bool:
         """Whether breakpoint ``k`` gives a bolus or starts, stops or changes an infusion."""

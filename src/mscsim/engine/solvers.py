@@ -184,7 +184,7 @@ class FastSolver:
             run = integrate_adaptive(
                 model,
                 take_rows(params, rest),
-                schedule,
+                schedule.take(rest),
                 y0[:, rest],
                 rtol=self.rtol,
                 atol=self.atol,

@@ -146,7 +146,11 @@ class Model(Protocol):
         :meth:`activity` function is negative. The fast engine then takes exact
         steps there and runs its Runge-Kutta stages only while some patient is
         above a switch or active.
-    remainder_affine : bool
+
+    Optional attributes, read with a default when absent (a model need not
+    declare them):
+
+    remainder_affine : bool, default False
         Whether the remainder is affine in the one state it writes
         (``alpha + beta * x``, with ``alpha`` and ``beta`` depending on the other
         states and time). When nothing else's rate reads that state, the fast
@@ -163,7 +167,6 @@ class Model(Protocol):
     remainder_reads: tuple[str, ...]
     remainder_writes: tuple[str, ...]
     linear_below_switches: bool
-    remainder_affine: bool
 
     def prepare(self, params: Params) -> Params:
         """Return ``params`` with every per-run constant the equations need added.
