@@ -111,8 +111,8 @@ def test_the_structure_is_found_only_where_it_holds() -> None:
         (IndirectResponse(), False),  # not declared
         (FeedsBack(), False),  # the score feeds back
     ):
-        a, _ = model.linear_system(PARAMS)
-        assert (driven_structure(model, a) is not None) is expected
+        prepared = model.prepare(PARAMS)
+        assert (driven_structure(model, prepared) is not None) is expected
 
 
 # A slow driver and a steep, strong effect: the first panels are far from enough,

@@ -258,21 +258,32 @@ def _real_where_rounding(
     return lam, v
 
 
-def _diagonalise(
-    a: Array, s: Array, reads: NDArray[np.intp], writes: NDArray[np.intp]
-) -> tuple[_Modes, NDArray[np.bool_]]:
-    """Diagonalise each ``A``; return the modes and which matrices are safely diagonalisable."""
+def real_modes(a: Array) -> tuple[Array, Array, Array, NDArray[np.bool_]]:
+    """Diagonalise each ``A = V diag(lam) V^-1`` (``(P, n, n)``) where that is safe.
+
+    Returns ``lam`` ``(P, n)``, ``V``, ``V^-1`` and, per matrix, whether its
+    eigenpairs are real (after :func:`_real_where_rounding`) and ``V``'s condition
+    number is below :data:`MAX_CONDITION`. Other matrices get ``lam = 0`` and
+    ``V = I``; their patients go to another backend.
+    """
     n = a.shape[1]
     with np.errstate(all="ignore"):
         lam, v = np.linalg.eig(a)
         lam, v = _real_where_rounding(a, lam, v)
         real = np.all(lam.imag == 0.0, axis=1) & np.all(v.imag == 0.0, axis=(1, 2))
         v = np.ascontiguousarray(v.real)
-        cond = np.linalg.cond(v)
+        cond = np.linalg.cond(v) if n else np.ones(a.shape[0])
     ok = real & np.isfinite(cond) & (cond < MAX_CONDITION)
     v = np.where(ok[:, None, None], v, np.eye(n))
     lam = np.where(ok[:, None], lam.real, 0.0)
-    vinv = np.linalg.inv(v)
+    return lam, v, np.linalg.inv(v), ok
+
+
+def _diagonalise(
+    a: Array, s: Array, reads: NDArray[np.intp], writes: NDArray[np.intp]
+) -> tuple[_Modes, NDArray[np.bool_]]:
+    """Diagonalise each ``A``; return the modes and which matrices are safely diagonalisable."""
+    lam, v, vinv, ok = real_modes(a)
     # Driven modes first, in each patient's own order (eig orders modes arbitrarily).
     rows = np.abs(vinv)
     coupling = rows[:, :, writes].max(axis=2, initial=0.0)
@@ -627,6 +638,7 @@ def integrate_adaptive(
     atol: float = DEFAULT_ATOL,
     max_step_day: float | None = None,
     progress: ProgressCallback | None = None,
+    prepared: Params | None = None,
 ) -> AdaptiveRun:
     """Integrate every patient along ``schedule``, each with its own error-controlled steps.
 
@@ -644,6 +656,8 @@ def integrate_adaptive(
         Longest step (days); default: the interval between breakpoints.
     progress : callable, optional
         Called as ``progress(done, total)`` after each breakpoint.
+    prepared : mapping, optional
+        ``model.prepare(params)``, when the caller has it already.
 
     Returns
     -------
@@ -652,7 +666,8 @@ def integrate_adaptive(
     from mscsim.engine.fast import integrate_fast
 
     n_states, n = y0.shape
-    prepared = model.prepare(params)
+    if prepared is None:
+        prepared = model.prepare(params)
     s = _input_columns(model, prepared, params, schedule.infusion_routes)
     modes, ok = _modes_of(model, prepared, s)
     size = s.shape[0]

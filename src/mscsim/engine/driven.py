@@ -98,9 +98,6 @@ PEAK_SHARE = 1e-6
 UNIT_DAY = 1.0
 """Panels shorter than this get a proportional share of the tolerance."""
 
-MAX_CONDITION = 1e8
-"""Largest eigenvector condition number of the drivers' matrix integrated exactly."""
-
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -182,15 +179,16 @@ class DrivenStructure:
     reads: NDArray[np.intp]  # driver rows the remainder reads
 
 
-def driven_structure(model: Model, a: Array) -> DrivenStructure | None:
+def driven_structure(model: Model, prepared: Params) -> DrivenStructure | None:
     """Return the partition when ``model`` is one-way with one affine driven state, else None.
 
-    ``a`` is the model's ``A`` (``(P, n, n)``). The remainder must write exactly
-    one state, declared affine (``remainder_affine``), that no other state's
-    linear rate reads.
+    ``prepared`` are the model's prepared parameters. The remainder must write
+    exactly one state, declared affine (``remainder_affine``), that no other
+    state's linear rate reads (``A`` is only built when the declaration holds).
     """
     if not getattr(model, "remainder_affine", False) or len(model.remainder_writes) != 1:
         return None
+    a, _ = model.linear_system(prepared)
     index = StateIndex(tuple(model.states))
     x = index[model.remainder_writes[0]]
     drivers = np.array([i for i in range(len(model.states)) if i != x], dtype=np.intp)
@@ -214,22 +212,9 @@ class _Drivers:
 
 def _diagonalise(a_uu: Array) -> tuple[_Drivers, NDArray[np.bool_]]:
     """Diagonalise every patient's drivers; return the modes and which are safe to use."""
-    from mscsim.engine.adaptive import _real_where_rounding
+    from mscsim.engine.adaptive import real_modes
 
-    nu = a_uu.shape[1]
-    with np.errstate(all="ignore"):
-        lam, v = np.linalg.eig(a_uu)
-        lam, v = _real_where_rounding(a_uu, lam, v)
-        real = np.all(lam.imag == 0.0, axis=1) & np.all(v.imag == 0.0, axis=(1, 2))
-        v = np.ascontiguousarray(v.real)
-        vinv = np.linalg.inv(np.where(real[:, None, None], v, np.eye(nu)))
-        # 1-norm condition number (an SVD per patient costs more than the eigenvectors).
-        norm_v = np.abs(v).sum(axis=1).max(axis=1, initial=0.0)
-        cond = norm_v * np.abs(vinv).sum(axis=1).max(axis=1, initial=0.0)
-    ok = real & np.isfinite(cond) & (cond < MAX_CONDITION)
-    v = np.where(ok[:, None, None], v, np.eye(nu))
-    vinv = np.where(ok[:, None, None], vinv, np.eye(nu))
-    lam = np.where(ok[:, None], lam.real, 0.0)
+    lam, v, vinv, ok = real_modes(a_uu)
     return _Drivers(np.ascontiguousarray(lam), v, vinv), ok
 
 
@@ -670,6 +655,7 @@ def integrate_driven(
     rtol: float,
     atol: float,
     progress: ProgressCallback | None = None,
+    prepared: Params | None = None,
 ) -> tuple[Array, int, int, NDArray[np.bool_]]:
     """Integrate every patient of a one-way affine model; see the module docstring.
 
@@ -687,7 +673,8 @@ def integrate_driven(
     n_states, n = y0.shape
     if n == 0:
         return np.empty((n_states, 0, schedule.times_day.size)), 0, 0, np.zeros(0, dtype=bool)
-    prepared = model.prepare(params)
+    if prepared is None:
+        prepared = model.prepare(params)
     a, _ = model.linear_system(prepared)
     s_cols = _input_columns(model, prepared, params, schedule.infusion_routes)
     rows = max(a.shape[0], s_cols.shape[0])

@@ -116,10 +116,15 @@ class _Integrator:
     """
 
     def __init__(
-        self, model: Model, params: Params, schedule: Schedule, max_step_day: float
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        max_step_day: float,
+        prepared: Params | None = None,
     ) -> None:
         self.model = model
-        self.params = model.prepare(params)
+        self.params = model.prepare(params) if prepared is None else prepared
         self.linear = model.is_linear(self.params)
         a, b = model.linear_system(self.params)
         size = max(a.shape[0], b.shape[0])
@@ -276,6 +281,7 @@ def integrate_fast(
     *,
     max_step_day: float = DEFAULT_MAX_STEP_DAY,
     progress: ProgressCallback | None = None,
+    prepared: Params | None = None,
 ) -> tuple[Array, int, int]:
     """Integrate every patient at once along ``schedule``.
 
@@ -290,6 +296,8 @@ def integrate_fast(
         Largest step while a nonlinear part is active (ignored for linear models).
     progress : callable, optional
         Called as ``progress(done, total)`` after each breakpoint.
+    prepared : mapping, optional
+        ``model.prepare(params)``, when the caller has it already.
 
     Returns
     -------
@@ -299,7 +307,7 @@ def integrate_fast(
     n_steps, n_rhs_evals : int
     """
     n_states, n = y0.shape
-    it = _Integrator(model, params, schedule, max_step_day)
+    it = _Integrator(model, params, schedule, max_step_day, prepared)
     keep = nonnegative_mask(model)
     splits: dict[object, Array] = {}
     # Time-major: each output is one contiguous write; the caller sees a view.

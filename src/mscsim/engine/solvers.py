@@ -130,18 +130,15 @@ class FastSolver:
         """See :meth:`Solver.integrate`; non-finite patients get status 1."""
         with np.errstate(under="ignore", over="ignore"):
             prepared = model.prepare(params)
-            structure = (
-                None
-                if model.is_linear(prepared)
-                else driven_structure(model, model.linear_system(prepared)[0])
-            )
-            if model.is_linear(prepared):
+            linear = model.is_linear(prepared)
+            structure = None if linear else driven_structure(model, prepared)
+            if linear:
                 states, n_steps, n_rhs = integrate_fast(
-                    model, params, schedule, y0, progress=progress
+                    model, params, schedule, y0, progress=progress, prepared=prepared
                 )
             elif structure is not None:
                 states, n_steps, n_rhs = self._driven(
-                    model, params, schedule, y0, structure, progress
+                    model, params, schedule, y0, structure, progress, prepared
                 )
             else:
                 run = integrate_adaptive(
@@ -153,6 +150,7 @@ class FastSolver:
                     atol=self.atol,
                     max_step_day=self.max_step_day,
                     progress=progress,
+                    prepared=prepared,
                 )
                 states, n_steps, n_rhs = run.states, run.n_steps, run.n_rhs
         bad = ~np.all(np.isfinite(states), axis=(0, 2))
@@ -167,6 +165,7 @@ class FastSolver:
         y0: Array,
         structure: DrivenStructure,
         progress: Callable[[int, int], None] | None,
+        prepared: Params,
     ) -> tuple[Array, int, int]:
         """Integrate a one-way affine model (:mod:`mscsim.engine.driven`); others adaptively."""
         states, n_steps, n_rhs, modal = integrate_driven(
@@ -178,6 +177,7 @@ class FastSolver:
             rtol=self.rtol,
             atol=self.atol,
             progress=progress,
+            prepared=prepared,
         )
         rest = np.flatnonzero(~modal)
         if rest.size:
