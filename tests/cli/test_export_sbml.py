@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli.test_cli import SCA
+from tests.cli.test_cli import invoke as invoke_cli
 
-from mscsim.cli.main import app
 from mscsim.models import TherapyModel
 
 libsbml = pytest.importorskip("libsbml")
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SCA = EXAMPLES / "sca_uc_msc_iv.toml"
 LINEAR = """
 [patient]
 weight_kg = 70
@@ -34,12 +32,9 @@ day = 0
 infusion_hours = 1
 """
 
-runner = CliRunner()
-
 
 def invoke(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
+    return invoke_cli(*(str(a) for a in args))
 
 
 def scenario(tmp_path: Path, text: str) -> Path:

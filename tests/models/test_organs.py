@@ -11,28 +11,17 @@ from mscsim.engine.reference_solver import integrate_scipy
 from mscsim.errors import SpecError
 from mscsim.models import Model, StateIndex
 from mscsim.models.base import Array
-from mscsim.models.organs import LABEL_KINDS, LABEL_STATES, OrganKinetics
+from mscsim.models.organs import (
+    LABEL_KINDS,
+    LABEL_STATES,
+    ORGAN_CELL_COMPARTMENTS,
+    OrganKinetics,
+)
 from mscsim.models.physiology import BLOOD, physiology
 from mscsim.spec.route import Route
 
 HOUR = 1 / 24
 TIMES = np.array([0.0, HOUR, 0.5, 1.0, 2.0, 3.0, 7.0, 7.5, 10.0, 14.0, 21.0, 30.0])
-CELL_ROWS = (
-    "venous_blood",
-    "arterial_blood",
-    "lung",
-    "liver",
-    "spleen",
-    "kidney",
-    "heart",
-    "brain",
-    "muscle",
-    "gut",
-    "marrow",
-    "rest",
-    "target",
-    "target_early",
-)
 
 
 def params_of(model: Model, *, allogeneic: float = 0.0, **overrides: float) -> dict[str, Array]:
@@ -81,7 +70,8 @@ IMMUNE = {
 def label_balance(model: OrganKinetics, states: Array) -> tuple[Array, Array]:
     """Return (viable cells + every label state but label_injected, label_injected)."""
     i = model.index
-    held = states[i.rows(CELL_ROWS)].sum(axis=0) + states[i.rows(LABEL_STATES[:-1])].sum(axis=0)
+    cells = states[i.rows(ORGAN_CELL_COMPARTMENTS)].sum(axis=0)
+    held = cells + states[i.rows(LABEL_STATES[:-1])].sum(axis=0)
     return held, states[i["label_injected"]]
 
 
@@ -147,7 +137,7 @@ def test_with_deaths_the_total_falls_by_the_deaths_only() -> None:
     params = params_of(model, allogeneic=1.0)
     states = solve(model, params, [bolus(Route.INTRAVENOUS, 1e8)])
     i = model.index
-    total = states[i.rows(CELL_ROWS)].sum(axis=0)
+    total = states[i.rows(ORGAN_CELL_COMPARTMENTS)].sum(axis=0)
     # luciferase: every dead cell's label is lost at once, so lost = dead cells
     np.testing.assert_allclose(total + states[i["label_lost"]], 1e8, rtol=1e-9)
     assert np.all(np.diff(total) < 0)

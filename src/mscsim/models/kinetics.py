@@ -29,6 +29,7 @@ __all__ = [
     "CELL_OUTPUTS",
     "CellKinetics",
     "remainder_death_formulas",
+    "remainder_deaths",
     "target_split",
 ]
 
@@ -49,6 +50,8 @@ SYSTEMIC_COMPARTMENTS: tuple[str, ...] = ("lung", "blood", "liver_spleen")
 TARGET_COMPARTMENTS: tuple[str, ...] = ("target", "target_early")
 """Cell compartments at the target (``cells_target``)."""
 
+_TARGET_ROW = CELL_COMPARTMENTS.index("target")
+
 _LN2 = math.log(2.0)
 
 
@@ -68,6 +71,35 @@ def target_split(route: Route, params: Params, ones: Array) -> tuple[Array, Arra
         e = params["early_loss_fraction"] * ones
         return 0.0 * ones, 1 - e, e
     raise SpecError(f"route = {route.value}: neither intra-arterial nor local")
+
+
+def remainder_deaths(cells: Array, memory: Array, target: int, params: Params) -> Array:
+    r"""Return the cells dying per day beyond the linear part, one row per cell compartment.
+
+    :math:`\sigma d_i X_i` on every row and, on row ``target``, also
+    :math:`k_O \max(T - C, 0)`: the remainder of :class:`CellKinetics` (and of the
+    organ model) with its sign reversed.
+
+    Parameters
+    ----------
+    cells : ndarray, shape (c, n)
+        Viable cells per compartment, in the order of ``kinetics_elimination_per_day``.
+    memory : ndarray, shape (n,)
+        The host's ``immune_memory``.
+    target : int
+        The row of ``target`` in ``cells``.
+    params : mapping of str to ndarray
+        Prepared (:meth:`CellKinetics.prepare`).
+    """
+    boost = (
+        params["kinetics_memory_excess"]
+        * sensitisation(memory)
+        * sensitised_weight(cells.sum(axis=0))
+    )
+    deaths: Array = boost * params["kinetics_elimination_per_day"].T * cells
+    excess = np.maximum(cells[target] - params["target_capacity_cells"], 0.0)
+    deaths[target] = deaths[target] + params["kinetics_overflow_per_day"] * excess
+    return deaths
 
 
 class CellKinetics(ModelBase):
@@ -155,6 +187,7 @@ class CellKinetics(ModelBase):
             *load_library().for_model(self.name),
             *immunity_parameters(),
         )
+        self._cells = self.index.rows(CELL_COMPARTMENTS)
 
     @staticmethod
     def _rates(p: Params) -> dict[str, Array]:
@@ -213,7 +246,7 @@ class CellKinetics(ModelBase):
         a[:, T, B] = q["h"] * q["kB"]
         a[:, T, T] = -(q["kT"] + q["leak"] + q["kI"])
         a[:, E, E] = -(q["kE"] + q["kI"])
-        a[:, P, i.rows(CELL_COMPARTMENTS)] = q["prime"][:, None]
+        a[:, P, self._cells] = q["prime"][:, None]
         a[:, P, P] = -q["kP"]
         a[:, M, P] = q["kP"]
         a[:, M, M] = -q["kM"]
@@ -232,18 +265,10 @@ class CellKinetics(ModelBase):
         every cell compartment (class docstring); ``params`` come from
         :meth:`prepare`.
         """
-        i = self.index
-        cells = i.rows(CELL_COMPARTMENTS)
-        boost = (
-            params["kinetics_memory_excess"]
-            * sensitisation(y[i["immune_memory"]])
-            * sensitised_weight(y[cells].sum(axis=0))
-        )
+        cells = self._cells
+        memory = y[self.index["immune_memory"]]
         out = np.zeros_like(y)
-        out[cells] = -(boost * params["kinetics_elimination_per_day"].T) * y[cells]
-        target = i["target"]
-        excess = np.maximum(y[target] - params["target_capacity_cells"], 0.0)
-        out[target] -= params["kinetics_overflow_per_day"] * excess
+        out[cells] = -remainder_deaths(y[cells], memory, _TARGET_ROW, params)
         return out
 
     def remainder_formulas(self, params: Params) -> dict[str, str]:
@@ -295,7 +320,7 @@ class CellKinetics(ModelBase):
         (:func:`~mscsim.models.immunity.sensitised_switch`). The term fades out
         continuously, so crossing zero needs no refinement.
         """
-        cells = y[self.index.rows(CELL_COMPARTMENTS)].sum(axis=0)
+        cells = y[self._cells].sum(axis=0)
         memory = y[self.index["immune_memory"]]
         out: Array = np.broadcast_to(sensitised_switch(memory, cells, params), cells.shape)
         return out[None, :]
@@ -312,7 +337,7 @@ class CellKinetics(ModelBase):
             "cells_blood": y[i["blood"]],
             "cells_liver_spleen": y[i["liver_spleen"]],
             "cells_target": y[i.rows(TARGET_COMPARTMENTS)].sum(axis=0),
-            "cells_total": y[i.rows(CELL_COMPARTMENTS)].sum(axis=0),
+            "cells_total": y[self._cells].sum(axis=0),
             "sensitisation": sensitisation(y[i["immune_memory"]]) * sensitised_share(params),
         }
 

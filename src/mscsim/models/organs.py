@@ -73,9 +73,8 @@ from mscsim.models.immunity import (
     sensitisation,
     sensitised_share,
     sensitised_switch,
-    sensitised_weight,
 )
-from mscsim.models.kinetics import remainder_death_formulas, target_split
+from mscsim.models.kinetics import remainder_death_formulas, remainder_deaths, target_split
 from mscsim.models.physiology import BLOOD, ORGANS, PERFUSED, PORTAL, SPECIES, physiology
 from mscsim.spec.route import Route
 
@@ -92,6 +91,7 @@ ORGAN_CELL_COMPARTMENTS: tuple[str, ...] = (*BLOOD, *ORGANS, "target", "target_e
 
 _SYSTEMIC: tuple[str, ...] = (*BLOOD, *ORGANS)
 _TARGET: tuple[str, ...] = ("target", "target_early")
+_TARGET_ROW = ORGAN_CELL_COMPARTMENTS.index("target")
 
 ORGAN_OUTPUTS: tuple[str, ...] = (
     "cells_lung",
@@ -194,6 +194,8 @@ class OrganKinetics(ModelBase):
             *(library.for_model(_label_model(label)) if label else ()),
             *immunity_parameters(),
         )
+        self._cells = self.index.rows(cells)
+        self._label_rows = self.index.rows(LABEL_STATES[:-1]) if label else slice(0)
 
     # -- rates ---------------------------------------------------------------
 
@@ -281,18 +283,18 @@ class OrganKinetics(ModelBase):
             )
         return q
 
-    def _death_routing(self, p: Params, size: int) -> Array:
+    def _death_routing(self, share: Array, size: int) -> Array:
         """Return where a dying cell's label goes: shape ``(P, 8, 14)``, columns sum to 1.
 
         Rows are :data:`LABEL_STATES` without ``label_injected``; columns the cell
-        compartments.
+        compartments. ``share`` is the remnant share (``s`` of :meth:`_label_rates`).
         """
         rows = {s: i for i, s in enumerate(LABEL_STATES[:-1])}
         out = np.zeros((size, len(rows), len(ORGAN_CELL_COMPARTMENTS)))
         if self.label == "luciferase":
             out[:, rows["label_lost"], :] = 1.0
             return out
-        share = np.broadcast_to(self._label_rates(p)["s"], (size,))
+        share = np.broadcast_to(share, (size,))
         for col, c in enumerate(ORGAN_CELL_COMPARTMENTS):
             if c in BLOOD:
                 out[:, rows["label_free"], col] = 1.0
@@ -319,7 +321,8 @@ class OrganKinetics(ModelBase):
             "kinetics_elimination_per_day": elimination,
         }
         if self.label:
-            out["kinetics_label_routing"] = self._death_routing(params, elimination.shape[0])
+            share = self._label_rates(params)["s"]
+            out["kinetics_label_routing"] = self._death_routing(share, elimination.shape[0])
         return out
 
     def _size(self, q: dict[str, Array], params: Params) -> int:
@@ -340,14 +343,13 @@ class OrganKinetics(ModelBase):
             a[:, i[c], i[c]] -= death + release + q["kI"]
             back = "arterial_blood" if c == "lung" else "venous_blood"
             a[:, i[back], i[c]] += release
-        cells = i.rows(ORGAN_CELL_COMPARTMENTS)
         primed, memory = i["immune_primed"], i["immune_memory"]
-        a[:, primed, cells] = np.broadcast_to(q["prime"], (size,))[:, None]
+        a[:, primed, self._cells] = np.broadcast_to(q["prime"], (size,))[:, None]
         a[:, primed, primed] = -q["kP"]
         a[:, memory, primed] = q["kP"]
         a[:, memory, memory] = -q["kM"]
         if self.label:
-            self._label_system(a, params, size)
+            self._label_system(a, q, params, size)
         return a, np.zeros((size, n))
 
     def _circulation(self, a: Array, q: dict[str, Array]) -> None:
@@ -373,15 +375,16 @@ class OrganKinetics(ModelBase):
         a[:, i["liver"], art] += q["E_liver"] * liver_in * per_art
         a[:, ven, art] += (1 - q["E_liver"]) * liver_in * per_art
 
-    def _label_system(self, a: Array, params: Params, size: int) -> None:
-        """Add the label's flows to ``a`` (in place): deaths, remnant release, free label."""
+    def _label_system(self, a: Array, q: dict[str, Array], params: Params, size: int) -> None:
+        """Add the label's flows to ``a`` (in place): deaths, remnant release, free label.
+
+        ``q`` are the cell rates (:meth:`_rates`) of ``params``.
+        """
         i = self.index
         lq = self._label_rates(params)
-        label_rows = i.rows(LABEL_STATES[:-1])
-        cells = i.rows(ORGAN_CELL_COMPARTMENTS)
-        death = self._elimination(self._rates(params))
-        routing = self._death_routing(params, size)
-        a[:, label_rows, cells] += routing * death[:, None, :]
+        death = self._elimination(q)
+        routing = self._death_routing(lq["s"], size)
+        a[:, self._label_rows, self._cells] += routing * death[:, None, :]
         free, lost = i["label_free"], i["label_lost"]
         for site in (*_REMNANTS, "other"):
             row = i[f"label_{site}"]
@@ -408,21 +411,12 @@ class OrganKinetics(ModelBase):
         label of those cells goes where a dying cell's label goes. ``params`` come
         from :meth:`prepare`.
         """
-        i = self.index
-        cells = i.rows(ORGAN_CELL_COMPARTMENTS)
-        boost = (
-            params["kinetics_memory_excess"]
-            * sensitisation(y[i["immune_memory"]])
-            * sensitised_weight(y[cells].sum(axis=0))
-        )
-        deaths = boost * params["kinetics_elimination_per_day"].T * y[cells]
-        target = ORGAN_CELL_COMPARTMENTS.index("target")
-        excess = np.maximum(y[i["target"]] - params["target_capacity_cells"], 0.0)
-        deaths[target] = deaths[target] + params["kinetics_overflow_per_day"] * excess
+        cells = self._cells
+        deaths = remainder_deaths(y[cells], y[self.index["immune_memory"]], _TARGET_ROW, params)
         out = np.zeros_like(y)
         out[cells] = -deaths
         if self.label:
-            out[i.rows(LABEL_STATES[:-1])] = apply_batch(params["kinetics_label_routing"], deaths)
+            out[self._label_rows] = apply_batch(params["kinetics_label_routing"], deaths)
         return out
 
     def remainder_formulas(self, params: Params) -> dict[str, str]:
@@ -489,7 +483,7 @@ class OrganKinetics(ModelBase):
 
     def activity(self, y: Array, params: Params) -> Array:
         """Return where immune memory clears cells faster (positive), shape ``(1, n)``."""
-        cells = y[self.index.rows(ORGAN_CELL_COMPARTMENTS)].sum(axis=0)
+        cells = y[self._cells].sum(axis=0)
         memory = y[self.index["immune_memory"]]
         out: Array = np.broadcast_to(sensitised_switch(memory, cells, params), cells.shape)
         return out[None, :]
@@ -503,7 +497,7 @@ class OrganKinetics(ModelBase):
         out.update(
             cells_blood=blood,
             cells_target=target,
-            cells_total=y[i.rows(ORGAN_CELL_COMPARTMENTS)].sum(axis=0),
+            cells_total=y[self._cells].sum(axis=0),
             sensitisation=sensitisation(y[i["immune_memory"]]) * sensitised_share(params),
         )
         out = {name: out[name] for name in self.output_names if name in out}
