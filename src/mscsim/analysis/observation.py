@@ -123,19 +123,32 @@ def log_likelihood_terms(
 ) -> Array:
     """Return each observation's log-likelihood: a Normal density, or M3 below the limit.
 
-    ``predicted`` has one value per observation (:meth:`Observations.predicted`).
+    ``predicted`` has one value per observation (:meth:`Observations.predicted`),
+    along its last axis: several sets of predictions, shape ``(..., n_observations)``,
+    give the terms of each set.
     """
     predicted = np.asarray(predicted, dtype=float)
-    if predicted.shape != (len(observations),):
+    if predicted.shape[-1:] != (len(observations),):
         raise SpecError(f"predicted: need {len(observations)} values, one per observation")
     scale = np.nanmax(np.abs(np.concatenate([observations.value, observations.lloq, [1.0]])))
     sd = error.sd(predicted, floor=SD_FLOOR * scale)
-    out = np.empty_like(predicted)
-    measured = ~observations.blq
-    z = (observations.value[measured] - predicted[measured]) / sd[measured]
-    out[measured] = -0.5 * (z * z + _LOG_2PI) - np.log(sd[measured])
     censored = observations.blq
-    out[censored] = log_ndtr((observations.lloq[censored] - predicted[censored]) / sd[censored])
+    if not censored.any():
+        return _log_density(observations.value, predicted, sd)
+    out = np.empty_like(predicted)
+    measured, below = np.flatnonzero(~censored), np.flatnonzero(censored)
+    out[..., measured] = _log_density(
+        observations.value[measured], predicted[..., measured], sd[..., measured]
+    )
+    z = (observations.lloq[below] - predicted[..., below]) / sd[..., below]
+    out[..., below] = log_ndtr(z)
+    return out
+
+
+def _log_density(value: Array, predicted: Array, sd: Array) -> Array:
+    """Return the Normal log density of ``value`` around ``predicted``."""
+    z = (value - predicted) / sd
+    out: Array = -0.5 * (z * z + _LOG_2PI) - np.log(sd)
     return out
 
 

@@ -205,10 +205,20 @@ class _Model:
     chains: int
     solver: Solver | None
     gather: tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]
+    tiled: dict[int, Problem] = field(default_factory=dict, repr=False)
+    """The problem with its patients repeated, by number of copies (built once each)."""
 
     @property
     def n(self) -> int:
         return self.problem.n_patients
+
+    def copies_of(self, copies: int) -> Problem:
+        """Return the problem with ``copies`` copies of every patient (one: itself)."""
+        if copies == 1:
+            return self.problem
+        if copies not in self.tiled:
+            self.tiled[copies] = _tile(self.problem, copies)
+        return self.tiled[copies]
 
     def predict(self, phi: Array) -> Array:
         """Return predictions of shape ``(copies, n_obs)`` for log parameters ``(copies, n, d)``.
@@ -218,7 +228,7 @@ class _Model:
         copies = phi.shape[0]
         inside = np.all((phi >= self.low) & (phi <= self.high), axis=2).reshape(-1)
         values = np.exp(np.clip(phi, self.low, np.minimum(self.high, _LOG_LIMIT)))
-        problem = _tile(self.problem, copies) if copies > 1 else self.problem
+        problem = self.copies_of(copies)
         params = dict(problem.params)
         for j, name in enumerate(self.names):
             params[name] = values[:, :, j].reshape(-1)
@@ -235,9 +245,7 @@ class _Model:
     def subject_ll(self, f: Array, error: ResidualError) -> Array:
         """Return each patient's log-likelihood, shape ``(copies, n)`` (-inf where NaN)."""
         copies = f.shape[0]
-        terms = np.stack(
-            [log_likelihood_terms(self.observations, np.nan_to_num(row), error) for row in f]
-        )
+        terms = log_likelihood_terms(self.observations, np.nan_to_num(f), error)
         terms[np.isnan(f)] = np.nan
         index = np.arange(copies)[:, None] * self.n + self.observations.patient[None, :]
         ll = np.bincount(index.reshape(-1), terms.reshape(-1), minlength=copies * self.n)

@@ -248,9 +248,14 @@ def scenario_space(
 
     A trial's space is that of its first arm's scenario.
     """
-    base = scenario.arm[0].scenario if isinstance(scenario, TrialSpec) else scenario
+    base = _first_scenario(scenario)
     site = target_site(base.regimen.routes)
     return ParameterSpace.from_library(names, model=default_model(base), tags=tags, site=site)
+
+
+def _first_scenario(target: Target) -> Scenario:
+    """Return the scenario itself, or a trial's first arm's scenario."""
+    return target.arm[0].scenario if isinstance(target, TrialSpec) else target
 
 
 # --- summaries -----------------------------------------------------------------------------
@@ -462,16 +467,21 @@ def _trial_with(spec: TrialSpec, overrides: Mapping[str, float]) -> TrialSpec:
     return spec.model_copy(update={"arm": arms})
 
 
-def _base_problem(summary: Summary, scenario: Scenario, names: Sequence[str]) -> Problem:
-    """Return the scenario's one-patient problem at the summary's output times."""
-    model = default_model(scenario)
-    _outcome_check(summary, model)
+def _one_patient(scenario: Scenario, names: Sequence[str], model: Model | None = None) -> Problem:
+    """Return the scenario's one-patient problem; refuse ``names`` its model does not have."""
     policy = EvidencePolicy(allow_beyond_evidence=True, allow_failed_lot=True)
     problem = problem_from_scenario(scenario, model=model, policy=policy, n_patients=1)
     for name in names:
         if name not in problem.params:
             raise SpecError(f"parameters = {name}: not a parameter of the scenario's model")
-    return problem.with_times(summary.times(scenario))
+    return problem
+
+
+def _base_problem(summary: Summary, scenario: Scenario, names: Sequence[str]) -> Problem:
+    """Return the scenario's one-patient problem at the summary's output times."""
+    model = default_model(scenario)
+    _outcome_check(summary, model)
+    return _one_patient(scenario, names, model).with_times(summary.times(scenario))
 
 
 def _chunks(values: Array, rows: int) -> list[Array]:
@@ -754,12 +764,7 @@ class LocalSensitivity:
 
 
 def _defaults(scenario: Target, names: Sequence[str]) -> Array:
-    base = scenario.arm[0].scenario if isinstance(scenario, TrialSpec) else scenario
-    policy = EvidencePolicy(allow_beyond_evidence=True, allow_failed_lot=True)
-    problem = problem_from_scenario(base, policy=policy, n_patients=1)
-    missing = [n for n in names if n not in problem.params]
-    if missing:
-        raise SpecError(f"parameters = {missing[0]}: not a parameter of the scenario's model")
+    problem = _one_patient(_first_scenario(scenario), names)
     return np.array([float(problem.params[n][0]) for n in names])
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from mscsim.analysis.fit import weighted_residuals
 from mscsim.analysis.observation import ResidualError
 from mscsim.errors import SpecError
 from mscsim.models.base import Array
@@ -82,10 +83,8 @@ def plot_gof(
     title : str
     """
     predicted = _check(observations, predicted, "predicted")
-    sd = error.sd(predicted)
     measured = ~observations.blq
-    with np.errstate(divide="ignore", invalid="ignore"):
-        residual = (observations.value - predicted) / sd
+    residual = weighted_residuals(observations, predicted, error)
     fig, axes = new_figure(1, 3, width=13.0, height=4.2)
     ax_obs, ax_time, ax_pred = axes[0]
     names = observations.outputs

@@ -86,24 +86,17 @@ def plot_sobol(frame: pd.DataFrame, *, title: str | None = None) -> Figure:
     ax = axes[0, 0]
     y = np.arange(len(rows))
     height = 0.38
-    ax.barh(
-        y + height / 2,
-        rows["ST"],
-        height,
-        xerr=rows["ST_conf"],
-        capsize=2,
-        color="C1",
-        label="total (ST)",
-    )
-    ax.barh(
-        y - height / 2,
-        rows["S1"],
-        height,
-        xerr=rows["S1_conf"],
-        capsize=2,
-        color="C0",
-        label="first order (S1)",
-    )
+    bars = (("ST", 1, "C1", "total (ST)"), ("S1", -1, "C0", "first order (S1)"))
+    for index, side, color, label in bars:
+        ax.barh(
+            y + side * height / 2,
+            rows[index],
+            height,
+            xerr=rows[f"{index}_conf"],
+            capsize=2,
+            color=color,
+            label=label,
+        )
     ax.set_yticks(y, rows["parameter"])
     ax.axvline(0.0, color="0.3", linewidth=0.8)
     ax.set_xlabel("Sobol index (share of the summary's variance), 95% interval")
