@@ -234,6 +234,11 @@ def test_limits_are_refused_before_any_work(
         "follow_up_days",
     )
     refused(
+        client.post("/api/compare", json={"scenario": scenario, "window_days": 10_000}),
+        422,
+        "window_days",
+    )
+    refused(
         client.post("/api/withdrawal", json={"scenario": long}),
         422,
         "scenario.simulation.horizon_days",

@@ -349,11 +349,7 @@ def _withdrawal(
 
 
 def _doses(problem: Problem) -> list[dict[str, Any]]:
-    out = []
-    for a in problem.assessments:
-        ev = a.evidence
-        out.append({"assessment": a, "evidence": ev})
-    return out
+    return [{"assessment": a} for a in problem.assessments]
 
 
 def _guess_parameters(problem: Problem) -> list[Parameter]:
@@ -467,6 +463,12 @@ def _section(
     if sources is not None:
         out["sources"] = sources
     return out
+
+
+def _refused_section(key: str, why: str, lang: Lang) -> dict[str, Any]:
+    """Return a section whose analysis does not apply: no figure, the reason (``why_...``)."""
+    reading = text(f"r_{key}_refused", lang, why=text(why, lang))
+    return _section(key, lang, None, reading, {"refused": why})
 
 
 def _json(value: Any) -> Any:
@@ -726,14 +728,7 @@ def _regimen_words(row: dict[str, Any], lang: Lang) -> str:
 def _compare_section(c: Computed, lang: Lang) -> dict[str, Any]:
     x = c.compare
     if "refused" in x:
-        why = text(x["refused"], lang)
-        return _section(
-            "compare",
-            lang,
-            None,
-            text("r_compare_refused", lang, why=why),
-            {"refused": x["refused"]},
-        )
+        return _refused_section("compare", x["refused"], lang)
     rows = x["rows"]
     treated = [r for r in rows if r["n_doses"] > 0]
     untreated = next(r for r in rows if r["n_doses"] == 0)
@@ -822,14 +817,7 @@ def _compare_section(c: Computed, lang: Lang) -> dict[str, Any]:
 def _withdrawal_section(c: Computed, lang: Lang) -> dict[str, Any]:
     x = c.withdrawal
     if "refused" in x:
-        why = text(x["refused"], lang)
-        return _section(
-            "withdrawal",
-            lang,
-            None,
-            text("r_withdrawal_refused", lang, why=why),
-            {"refused": x["refused"]},
-        )
+        return _refused_section("withdrawal", x["refused"], lang)
     msc: Withdrawal = x["msc"]
     drug: Withdrawal = x["drug"]
     data = []

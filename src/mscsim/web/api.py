@@ -9,6 +9,7 @@ as they are flags on the command line.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request
 
 from mscsim.errors import MscsimWarning
+from mscsim.problem.policy import EvidencePolicy
 from mscsim.web.errors import json_safe
 from mscsim.web.schemas import (
     CompareRequest,
@@ -32,7 +34,6 @@ from mscsim.web.schemas import (
 )
 
 if TYPE_CHECKING:
-    from mscsim.problem.policy import EvidencePolicy
     from mscsim.spec.scenario import Scenario
     from mscsim.web.jobs import JobRunner
     from mscsim.web.limits import Limits
@@ -77,15 +78,19 @@ AllowFailedLot = Annotated[
 ]
 
 
+def _evidence_policy(
+    allow_beyond_evidence: AllowBeyond = False, allow_failed_lot: AllowFailedLot = False
+) -> EvidencePolicy:
+    """Return the policy a request's query parameters set, as the ``--allow-*`` flags do."""
+    return EvidencePolicy(allow_beyond_evidence, allow_failed_lot)
+
+
+Policy = Annotated[EvidencePolicy, Depends(_evidence_policy)]
+
+
 def _limits(request: Request) -> Limits:
     limits: Limits = request.app.state.limits
     return limits
-
-
-def _policy(allow_beyond_evidence: bool, allow_failed_lot: bool) -> EvidencePolicy:
-    from mscsim.problem.policy import EvidencePolicy
-
-    return EvidencePolicy(allow_beyond_evidence, allow_failed_lot)
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:
@@ -140,12 +145,7 @@ def _scenario_schema() -> dict[str, Any]:
     summary="Simulate a scenario: one record per patient and output time",
     openapi_extra={"requestBody": _scenario_schema()},
 )
-def simulate(
-    body: Body,
-    request: Request,
-    allow_beyond_evidence: AllowBeyond = False,
-    allow_failed_lot: AllowFailedLot = False,
-) -> dict[str, Any]:
+def simulate(body: Body, request: Request, policy: Policy) -> dict[str, Any]:
     """Simulate a scenario given as JSON in the shape of a scenario file.
 
     ``records`` has the columns of the table ``mscsim simulate`` writes:
@@ -158,7 +158,6 @@ def simulate(
     limits = _limits(request)
     limits.check_scenario(spec)
     limits.check_points(spec)
-    policy = _policy(allow_beyond_evidence, allow_failed_lot)
     return _answer(lambda: {"records": _records(_simulate(spec, policy).to_frame())})
 
 
@@ -178,12 +177,7 @@ def _simulate(spec: Scenario, policy: EvidencePolicy) -> Any:
     summary="Why several infusions: the same cells as one dose and as several",
     openapi_extra={"requestBody": request_body_schema(CompareRequest)},
 )
-def compare(
-    body: Body,
-    request: Request,
-    allow_beyond_evidence: AllowBeyond = False,
-    allow_failed_lot: AllowFailedLot = False,
-) -> dict[str, Any]:
+def compare(body: Body, request: Request, policy: Policy) -> dict[str, Any]:
     """Compare the scenario's viable cells given as ``k`` equal doses, for each of ``splits``.
 
     ``regimens`` has the columns of ``mscsim compare --split``'s table (one row per
@@ -197,9 +191,8 @@ def compare(
     limits = _limits(request)
     limits.check_scenario(req.scenario, where="scenario.")
     limits.check_splits(req.splits)
-    if req.window_days is not None and req.window_days > limits.max_horizon_days:
-        limits.check_follow_up(req.window_days)
-    policy = _policy(allow_beyond_evidence, allow_failed_lot)
+    if req.window_days is not None:
+        limits.check_days("window_days", req.window_days)
 
     def run() -> dict[str, Any]:
         result = compare_splits(
@@ -223,12 +216,7 @@ def compare(
     summary="Does stopping cause dependence: stopped, never treated, continued",
     openapi_extra={"requestBody": request_body_schema(WithdrawalRequest)},
 )
-def withdrawal(
-    body: Body,
-    request: Request,
-    allow_beyond_evidence: AllowBeyond = False,
-    allow_failed_lot: AllowFailedLot = False,
-) -> dict[str, Any]:
+def withdrawal(body: Body, request: Request, policy: Policy) -> dict[str, Any]:
     """Stop treatment: rebound, fading and tolerance, MSC beside a drug with tolerance.
 
     ``msc`` and ``reference_drug`` hold the figures of ``mscsim withdrawal --json``;
@@ -240,8 +228,7 @@ def withdrawal(
     req = validated(WithdrawalRequest, body)
     limits = _limits(request)
     limits.check_scenario(req.scenario, where="scenario.")
-    limits.check_follow_up(req.follow_up_days)
-    policy = _policy(allow_beyond_evidence, allow_failed_lot)
+    limits.check_days("follow_up_days", req.follow_up_days)
 
     def run() -> dict[str, Any]:
         result = run_withdrawal(
@@ -278,12 +265,7 @@ def _job_schema() -> dict[str, Any]:
     status_code=202,
     openapi_extra={"requestBody": _job_schema()},
 )
-def start_job(
-    body: Body,
-    request: Request,
-    allow_beyond_evidence: AllowBeyond = False,
-    allow_failed_lot: AllowFailedLot = False,
-) -> dict[str, Any]:
+def start_job(body: Body, request: Request, policy: Policy) -> dict[str, Any]:
     """Start a job; answer its ``id`` at once (``GET /api/jobs/{id}`` follows it).
 
     ``kind = "population"``: the body is a scenario (with a ``[population]``) and
@@ -297,12 +279,11 @@ def start_job(
     limits = _limits(request)
     if isinstance(job, PopulationJob):
         limits.check_population_job(job)
-        _check_population(job, _policy(allow_beyond_evidence, allow_failed_lot))
+        _check_population(job, policy)
     else:
         limits.check_trial_job(job)
         _check_trial(job)
-    policy = {"allow_beyond_evidence": allow_beyond_evidence, "allow_failed_lot": allow_failed_lot}
-    return _jobs(request).submit(job.kind, body, policy)
+    return _jobs(request).submit(job.kind, body, dataclasses.asdict(policy))
 
 
 def _check_population(job: PopulationJob, policy: EvidencePolicy) -> None:

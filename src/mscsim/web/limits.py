@@ -68,31 +68,24 @@ class Limits:
 
     def check_scenario(self, scenario: Scenario, *, where: str = "") -> None:
         """Refuse a scenario simulated longer than ``max_horizon_days``."""
-        horizon = scenario.simulation.horizon_days
-        if horizon > self.max_horizon_days:
-            raise LimitError(
-                f"{where}simulation.horizon_days = {horizon:g}: longer than the "
-                f"{self.max_horizon_days:g} days this service simulates (limit max_horizon_days)"
-            )
+        self.check_days(f"{where}simulation.horizon_days", scenario.simulation.horizon_days)
 
     def check_points(self, scenario: Scenario) -> None:
         """Refuse a ``/api/simulate`` answer of more than ``max_points`` records."""
-        sim = scenario.simulation
-        points = sim.n_patients * sim.n_times
+        points, counted = _points(scenario)
         if points > self.max_points:
             raise LimitError(
-                f"simulation.n_patients = {sim.n_patients}: {sim.n_patients:,} patients x "
-                f"{sim.n_times:,} output times = {points:,} records, more than the "
-                f"{self.max_points:,} one request returns (limit max_points); use fewer "
-                "patients, a coarser output_every_days, or a population job (POST /api/jobs)"
+                f"{counted} records, more than the {self.max_points:,} one request returns "
+                "(limit max_points); use fewer patients, a coarser output_every_days, or a "
+                "population job (POST /api/jobs)"
             )
 
-    def check_follow_up(self, follow_up_days: float) -> None:
-        """Refuse a withdrawal followed longer than ``max_horizon_days``."""
-        if follow_up_days > self.max_horizon_days:
+    def check_days(self, field: str, days: float) -> None:
+        """Refuse a simulated span ``field`` longer than ``max_horizon_days``."""
+        if days > self.max_horizon_days:
             raise LimitError(
-                f"follow_up_days = {follow_up_days:g}: longer than the "
-                f"{self.max_horizon_days:g} days this service simulates (limit max_horizon_days)"
+                f"{field} = {days:g}: longer than the {self.max_horizon_days:g} days "
+                "this service simulates (limit max_horizon_days)"
             )
 
     def check_splits(self, splits: tuple[int, ...]) -> None:
@@ -106,13 +99,11 @@ class Limits:
     def check_population_job(self, scenario: Scenario) -> None:
         """Refuse a population job of more than ``max_job_points`` patients x times."""
         self.check_scenario(scenario)
-        sim = scenario.simulation
-        points = sim.n_patients * sim.n_times
+        points, counted = _points(scenario)
         if points > self.max_job_points:
             raise LimitError(
-                f"simulation.n_patients = {sim.n_patients}: {sim.n_patients:,} patients x "
-                f"{sim.n_times:,} output times = {points:,}, more than the "
-                f"{self.max_job_points:,} a job simulates (limit max_job_points)"
+                f"{counted}, more than the {self.max_job_points:,} a job simulates "
+                "(limit max_job_points)"
             )
 
     def check_trial_job(self, spec: TrialSpec) -> None:
@@ -132,3 +123,14 @@ class Limits:
                 f"{patients:,} virtual patients, more than the {self.max_trial_patients:,} a "
                 "job simulates (limit max_trial_patients)"
             )
+
+
+def _points(scenario: Scenario) -> tuple[int, str]:
+    """Return a scenario's patients x output times, and that product in words."""
+    sim = scenario.simulation
+    points = sim.n_patients * sim.n_times
+    counted = (
+        f"simulation.n_patients = {sim.n_patients}: {sim.n_patients:,} patients x "
+        f"{sim.n_times:,} output times = {points:,}"
+    )
+    return points, counted

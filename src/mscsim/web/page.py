@@ -98,9 +98,14 @@ def _download(data: bytes, lang: Lang, fmt: ReportFormat) -> Response:
 
 
 @cache
+def _default_scenario() -> Scenario:
+    """Return the default preset as a scenario (what the page shows on load)."""
+    return Scenario.model_validate(PRESETS[DEFAULT_PRESET])
+
+
+@cache
 def _default_report(lang: Lang, fmt: ReportFormat) -> bytes:
-    scenario = Scenario.model_validate(PRESETS[DEFAULT_PRESET])
-    return _report(scenario, lang, fmt, text(f"preset_{DEFAULT_PRESET}", lang))
+    return _report(_default_scenario(), lang, fmt, text(f"preset_{DEFAULT_PRESET}", lang))
 
 
 @router.get(
@@ -185,6 +190,11 @@ def page(lang: Annotated[Literal["en", "zh"], Query()] = "en") -> HTMLResponse:
 
     The other language is fetched when the switch is used (the numbers are cached).
     """
-    scenario = Scenario.model_validate(PRESETS[DEFAULT_PRESET])
-    initial: dict[Lang, dict[str, Any]] = {lang: _answers(scenario, lang)}
-    return HTMLResponse(render_page(lang, initial))
+    return HTMLResponse(_page_html(lang))
+
+
+@cache
+def _page_html(lang: Lang) -> str:
+    """Return the page in ``lang``, made once: the default preset's answers never change."""
+    initial: dict[Lang, dict[str, Any]] = {lang: _answers(_default_scenario(), lang)}
+    return render_page(lang, initial)
