@@ -75,6 +75,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 from scipy.integrate import solve_ivp
 
 from mscsim import FastSolver, Parameter, ResolvedDose, Route, SpecError, simulate
@@ -299,6 +300,18 @@ def stimulation(factor: Array, params: Params) -> Array:
     return out
 
 
+@njit(cache=True, error_model="numpy")
+def score_remainder_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragma: no cover
+    """:meth:`SixStateModel.remainder` compiled, for one patient at the times ``t``.
+
+    Column ``j`` is one patient at ``t[j]``: ``p[i, j]`` is its value of the ``i``-th of
+    :attr:`SixStateModel.remainder_kernel_parameters`.
+    """
+    for j in range(t.size):
+        factor = y[FACTOR, j]
+        out[SCORE, j] = -p[0, j] * p[1, j] * factor / (p[2, j] + factor) * y[SCORE, j]
+
+
 class SixStateModel(ModelBase):
     """Cells in lung, blood, liver/spleen and target, a secreted factor and a disease score.
 
@@ -321,6 +334,12 @@ class SixStateModel(ModelBase):
     remainder_reads: tuple[str, ...] = ("factor", "score")
     remainder_writes: tuple[str, ...] = ("score",)
     remainder_affine = True  # the Emax term is proportional to the score
+    remainder_kernel = staticmethod(score_remainder_kernel)
+    remainder_kernel_parameters: tuple[str, ...] = (
+        "rate_score_loss",
+        "effect_emax",
+        "factor_ec50_ng",
+    )
 
     def prepare(self, params: Params) -> Params:
         """Add the rates (:func:`rates`) to the parameters, once per run."""

@@ -191,8 +191,9 @@ def test_the_drivers_are_exact_at_any_tolerance(user_reference: Array) -> None: 
 
 
 def test_the_rise_after_a_dose_is_resolved_and_dose_times_read_after_the_dose() -> None:
-    # Outputs every 15 minutes, several on panel edges (0.02 * (2^k - 1) days ...).
-    times = np.unique(np.r_[np.arange(0.0, 1.0 + 1e-9, 1 / 96), 0.02, 0.06, 0.14, 0.3])
+    # Outputs every 15 minutes, and on the panel edges (first panel * (2^k - 1) days).
+    edges = driven.FIRST_PANEL_DAY * (2.0 ** np.arange(1, 8) - 1)
+    times = np.unique(np.r_[np.arange(0.0, 1.0 + 1e-9, 1 / 96), edges[edges < 1.0]])
     doses = [
         ResolvedDose(0.0, Route.INTRAMUSCULAR, np.array([5.0])),
         ResolvedDose(0.5, Route.INTRAMUSCULAR, np.array([2.0])),
@@ -323,9 +324,11 @@ class OnlyDriven(AffineResponse):
 TIGHT = ScipySolver(rtol=1e-12, atol=1e-14)
 
 
-def test_outputs_on_panel_edges_are_all_written() -> None:
-    # A dose at 0.1 d puts panel edges at 0.1 + 0.02 (2^k - 1): 0.24 is one, and
-    # 0.1 + 0.14 + 0.08 rounds below it. Every output must still be written.
+def test_outputs_on_panel_edges_are_all_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a first panel of 0.02 d, a dose at 0.1 d puts panel edges at
+    # 0.1 + 0.02 (2^k - 1): 0.24 is one, and 0.1 + 0.14 + 0.08 rounds below it.
+    # Every output must still be written.
+    monkeypatch.setattr(driven, "FIRST_PANEL_DAY", 0.02)
     times = np.arange(0, 301) * 0.01
     doses = [ResolvedDose(0.1, Route.INTRAMUSCULAR, np.array([5.0]))]
     model = AffineResponse()

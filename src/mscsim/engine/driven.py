@@ -58,10 +58,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 from numpy.polynomial import legendre as leg
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from mscsim.engine.events import Schedule
 from mscsim.errors import SpecError
@@ -80,8 +81,8 @@ __all__ = [
 NODES = 8
 """Gauss-Legendre nodes per panel."""
 
-FIRST_PANEL_DAY = 0.02
-"""First panel after the start, a dose or a change of infusion (days, 29 min)."""
+FIRST_PANEL_DAY = 0.005
+"""First panel after the start, a dose or a change of infusion (days, 7.2 min)."""
 
 GROWTH = 2.0
 """Each panel after a dose is this many times longer than the last."""
@@ -196,6 +197,60 @@ def driven_structure(model: Model, prepared: Params) -> DrivenStructure | None:
         return None
     reads = np.array(sorted({index[r] for r in model.remainder_reads} - {x}), dtype=np.intp)
     return DrivenStructure(drivers, x, reads)
+
+
+def _check_affine(model: Model, x: int, r0: Array, r1: Array, r2: Array, at: Array) -> None:
+    """Raise unless the remainder at ``x = at`` is ``r0 + at (r1 - r0)`` to rounding.
+
+    ``r0``, ``r1``, ``r2`` are the driven state's remainder at 0, 1 and ``at``.
+
+    Raises
+    ------
+    SpecError
+        Naming the model's ``remainder_affine`` declaration and the driven state.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        line = r0 + at * (r1 - r0)
+        scale = np.abs(r0) + at * np.abs(r1 - r0) + np.abs(r2)
+        off = np.abs(r2 - line) > 1e-9 * scale + 1e-300
+    off &= np.isfinite(r2) & np.isfinite(line)
+    if off.any():
+        raise SpecError(
+            f"remainder_affine = True: {model.name}'s remainder is not affine in "
+            f"{model.states[x]} (off at {int(off.sum())} of {off.size} probes)"
+        )
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """Breakpoints ``k`` to ``k_end``: constant inputs from ``t0`` (after its boluses) to ``t1``."""
+
+    k: int
+    k_end: int
+    t0: float
+    t1: float
+    outputs: NDArray[np.intp]  # output indices in [t0, t1), and t1 itself for the last
+
+
+def _stretches(schedule: Schedule) -> list[_Stretch]:
+    """Return the stretches between doses and changes of infusion, in order."""
+    bp, times = schedule.breakpoints, schedule.times_day
+    starts = [k for k in range(bp.size) if k == 0 or schedule.starts_transient(k)]
+    out = []
+    for si, k in enumerate(starts):
+        last = si + 1 == len(starts)
+        k_end = bp.size - 1 if last else starts[si + 1]
+        t0, t1 = float(bp[k]), float(bp[k_end])
+        inside = np.flatnonzero((times >= t0) & ((times < t1) | (last & (times <= t1))))
+        out.append(_Stretch(k, k_end, t0, t1, inside))
+    return out
+
+
+def _stretch_inputs(schedule: Schedule, k: int, n: int, s_cols: Array) -> Array:
+    """Return ``S u`` (``b`` included), ``(n_states, n)``, on the stretch from breakpoint ``k``."""
+    u = np.vstack([schedule.infusion_rates(k, n), np.ones((1, n))])
+    out: Array = np.einsum("pjm,mp->jp", s_cols, u)
+    return out
 
 
 # --------------------------------------------------------------------------- drivers
@@ -414,16 +469,7 @@ class _Panels:
         y[x] = at
         r2 = self.model.remainder(t, y, params)[x]  # type: ignore[arg-type]
         self.n_calls += 1
-        line = r0 + at * (r1 - r0)
-        scale = np.abs(r0) + at * np.abs(r1 - r0) + np.abs(r2)
-        off = np.abs(r2 - line) > 1e-9 * scale + 1e-300
-        off &= np.isfinite(r2) & np.isfinite(line)
-        if off.any():
-            name = self.model.states[x]
-            raise SpecError(
-                f"remainder_affine = True: {self.model.name}'s remainder is not affine in "
-                f"{name} (off at {int(off.sum())} of {off.size} probes)"
-            )
+        _check_affine(self.model, x, r0, r1, r2, at)
 
     # ----------------------------------------------------------------- a panel
 
@@ -611,6 +657,229 @@ def _drivers_at_outputs(
                 np.maximum(target, 0.0, out=target)
 
 
+class _Setup:
+    """One run's data laid out for :func:`mscsim.engine.compiled.run_patients`."""
+
+    def __init__(
+        self,
+        model: Model,
+        params: Params,
+        prepared: Params,
+        schedule: Schedule,
+        y0: Array,
+        structure: DrivenStructure,
+        drivers: _Drivers,
+        a_xx: Array,
+        a_xu: Array | None,
+        s_cols: Array,
+    ) -> None:
+        self.model = model
+        self.params = params
+        self.prepared = prepared
+        self.schedule = schedule
+        self.y0 = y0
+        self.s = structure
+        self.drivers = drivers
+        self.a_xx = a_xx
+        self.a_xu = a_xu
+        self.s_cols = s_cols
+
+    def kernel_parameters(self, n: int) -> Array:
+        """Return ``(n, k)``: the prepared parameters the kernel reads, patient by patient."""
+        names = tuple(getattr(self.model, "remainder_kernel_parameters", ()))
+        missing = [name for name in names if name not in self.prepared]
+        if missing:
+            raise SpecError(
+                f"remainder_kernel_parameters = {missing[0]!r}: not a prepared parameter of "
+                f"{self.model.name}"
+            )
+        cols = [np.broadcast_to(np.asarray(self.prepared[k], dtype=float), (n,)) for k in names]
+        return np.ascontiguousarray(np.stack(cols, axis=1) if cols else np.zeros((n, 0)))
+
+    def compiled(
+        self, clip: NDArray[np.bool_], clip_x: bool, rtol: float, atol: float
+    ) -> tuple[Array, int, int]:
+        """Run the compiled kernel; return the states (a view), panels and kernel calls."""
+        from numba.core.dispatcher import Dispatcher
+        from numba.core.errors import NumbaError
+
+        from mscsim.engine.compiled import KERNEL_SIGNATURE, LANES, run_patients
+
+        model, schedule, structure = self.model, self.schedule, self.s
+        n_states, n = self.y0.shape
+        u_rows, x = structure.drivers, structure.driven
+        nu = u_rows.size
+        vinv = self.drivers.vinv
+        rule = _rule(NODES)
+        times = schedule.times_day
+        stretches = _stretches(schedule)
+        n_seg = len(stretches)
+        seg_t = np.zeros((n_seg, 2))
+        seg_dz = np.zeros((n_seg, n, nu))
+        seg_dx = np.zeros((n_seg, n))
+        seg_c = np.zeros((n_seg, n, nu))
+        seg_has_c = np.zeros(n_seg, dtype=np.bool_)
+        seg_g0 = np.zeros((n_seg, n))
+        seg_out = np.zeros((n_seg, 2), dtype=np.int64)
+        seg_panels = np.zeros((n_seg, 2), dtype=np.int64)
+        nominal = np.array(sorted(_nominal_widths()))
+        panel_rows: list[tuple[float, float, float]] = []
+        panel_wi: list[int] = []
+        out_rows = np.zeros((times.size, NODES))
+        for si, st in enumerate(stretches):
+            t0, t1, in_seg = st.t0, st.t1, st.outputs
+            seg_t[si] = t0, t1
+            for route, cells in schedule.boluses[st.k]:
+                split = np.broadcast_to(model.dose_split(route, self.params), (n_states, n)) * cells
+                seg_dz[si] += np.einsum("pij,jp->pi", vinv, split[u_rows])
+                seg_dx[si] += split[x]
+            inputs = _stretch_inputs(schedule, st.k, n, self.s_cols)
+            c = np.einsum("pij,jp->pi", vinv, inputs[u_rows])
+            seg_has_c[si] = bool(np.any(c))
+            seg_c[si] = c
+            seg_g0[si] = inputs[x]
+            seg_out[si] = (in_seg[0], in_seg[-1] + 1) if in_seg.size else (0, 0)
+            spans = _panels(t0, t1)
+            first = len(panel_rows)
+            for j, (ta, w) in enumerate(spans):
+                bound = spans[j + 1][0] if j + 1 < len(spans) else t1
+                panel_rows.append((ta, w, bound))
+                hit = np.flatnonzero(nominal == w)
+                panel_wi.append(int(hit[0]) if hit.size else -1)
+            seg_panels[si] = first, len(panel_rows)
+            if in_seg.size:
+                starts_abs = np.array([ta for ta, _ in spans])
+                owner = np.searchsorted(starts_abs, times[in_seg], side="right") - 1
+                ta_o = starts_abs[owner]
+                w_o = np.array([w for _, w in spans])[owner]
+                inside = times[in_seg] > ta_o
+                theta = np.minimum((times[in_seg][inside] - ta_o[inside]) / w_o[inside], 1.0)
+                out_rows[in_seg[inside]] = rule.rows(theta)
+        pad = -n % LANES
+        n_blocks = (n + pad) // LANES
+
+        def blocks(a: Array, axis: int = 0) -> NDArray[Any]:
+            """Patients on ``axis`` padded with the last one, split in blocks, lanes last."""
+            a = np.asarray(a, dtype=float)
+            if pad:
+                widths = [(0, 0)] * a.ndim
+                widths[axis] = (0, pad)
+                a = np.pad(a, widths, mode="edge")
+            shape = (*a.shape[:axis], n_blocks, LANES, *a.shape[axis + 1 :])
+            return _c(np.moveaxis(a.reshape(shape), axis + 1, -1))
+
+        v = self.drivers.v
+        rows = np.searchsorted(u_rows, structure.reads)
+        n_r = rows.size
+        out = np.empty((times.size, n_states, n + pad))  # time-major, as the NumPy path
+        status = np.zeros(n + pad, dtype=np.int8)
+        counts = np.zeros((n + pad, 2), dtype=np.int64)
+        probes = np.full((n + pad, n_seg, n_r + 5), np.nan)
+        rule_rows = np.vstack([rule.theta, rule.weight, rule.at_start, rule.q, rule.coef[-3:]])
+        a_xu = np.zeros((n, nu)) if self.a_xu is None else self.a_xu
+        kernel = model.remainder_kernel  # type: ignore[attr-defined]
+        kernel = getattr(kernel, "__func__", kernel)  # a dispatcher bound as a method
+        if not isinstance(kernel, Dispatcher):
+            raise SpecError(
+                f"remainder_kernel = {kernel!r}: must be a numba-compiled function "
+                f"(@numba.njit) with the signature {KERNEL_SIGNATURE}"
+            )
+        arguments = (
+            kernel,
+            blocks(self.drivers.lam),
+            blocks(v[:, rows, :].reshape(n, n_r * nu)),
+            blocks(v.reshape(n, nu * nu)),
+            blocks(self.a_xx),
+            blocks(a_xu),
+            self.a_xu is not None,
+            blocks(self.kernel_parameters(n)),
+            seg_t,
+            blocks(seg_dz, axis=1).reshape(n_seg, n_blocks * nu, LANES),
+            blocks(seg_dx, axis=1),
+            blocks(seg_c, axis=1).reshape(n_seg, n_blocks * nu, LANES),
+            seg_has_c,
+            blocks(seg_g0, axis=1),
+            seg_out,
+            seg_panels,
+            np.array(panel_rows, dtype=float).reshape(-1, 3),
+            np.array(panel_wi, dtype=np.int64),
+            _c(nominal),
+            out_rows,
+            blocks(np.einsum("pij,jp->pi", vinv, self.y0[u_rows])),
+            blocks(self.y0[x]),
+            _c(times),
+            _c(u_rows, np.int64),
+            _c(structure.reads, np.int64),
+            int(x),
+            _c(clip, np.bool_),
+            _c(rule_rows),
+            _c(rule.antiderivative),
+            np.array([rtol, atol, PEAK_SHARE, UNIT_DAY]),
+            MAX_DEPTH,
+            out,
+            status,
+            counts,
+            probes,
+        )
+        try:
+            run_patients(*arguments)
+        except (NumbaError, TypeError) as exc:
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise SpecError(
+                f"remainder_kernel: {model.name}'s kernel does not compile for the signature "
+                f"{KERNEL_SIGNATURE}: {reason}"
+            ) from None
+        out, status, counts, probes = out[:, :, :n], status[:n], counts[:n], probes[:n]
+        self.check(probes, status)
+        if clip_x:
+            np.maximum(out[:, x], 0.0, out=out[:, x])
+        return out.transpose(1, 2, 0), int(counts[:, 0].sum()), int(counts[:, 1].sum())
+
+    def check(self, probes: Array, status: NDArray[np.int8]) -> None:
+        """Compare the kernel with the model's ``remainder`` where the run probed it.
+
+        Raises
+        ------
+        SpecError
+            If they differ, or the remainder is not affine in the driven state there.
+        """
+        model, structure = self.model, self.s
+        n, n_seg, _ = probes.shape
+        flat = probes.reshape(n * n_seg, -1)
+        seen = np.isfinite(flat[:, 0]) & np.repeat(status == 0, n_seg)
+        if not seen.any():
+            return
+        rows = np.flatnonzero(seen)
+        patients = rows // n_seg
+        pr = flat[rows]
+        nr = structure.reads.size
+        y = np.zeros((len(model.states), rows.size))
+        y[structure.reads] = pr[:, 1 : 1 + nr].T
+        params = take_rows(self.prepared, patients) if n > 1 else self.prepared
+        x = structure.driven
+        got = []
+        for value in (0.0, 1.0, None):
+            y[x] = pr[:, 1 + nr] if value is None else value
+            got.append(model.remainder(pr[:, 0], y, params)[x])  # type: ignore[arg-type]
+        kernel = pr[:, 2 + nr : 5 + nr].T
+        with np.errstate(invalid="ignore"):
+            scale = np.abs(np.array(got)) + np.abs(kernel)
+            differs = np.abs(np.array(got) - kernel) > 1e-9 * scale + 1e-300
+            differs &= np.isfinite(scale)
+        if differs.any():
+            raise SpecError(
+                f"remainder_kernel: {model.name}'s kernel differs from its remainder "
+                f"(at {int(differs.any(axis=0).sum())} of {rows.size} probes)"
+            )
+        _check_affine(model, x, got[0], got[1], got[2], pr[:, 1 + nr])
+
+
+def _c(a: ArrayLike, dtype: type = float) -> NDArray[Any]:
+    """Return ``a`` as a C-contiguous, writable array of ``dtype`` (what compiled code takes)."""
+    return np.require(a, dtype=dtype, requirements=["C", "W"])
+
+
 def _nominal_widths() -> set[float]:
     """Return the panel widths :func:`_panels` repeats after every dose (rounded)."""
     widths = {round(MAX_PANEL_DAY, 13)}
@@ -631,7 +900,7 @@ def _panels(start: float, end: float) -> list[tuple[float, float]]:
     Examples
     --------
     >>> [round(w, 4) for _, w in _panels(0.0, 0.2)]
-    [0.02, 0.04, 0.08, 0.06]
+    [0.005, 0.01, 0.02, 0.04, 0.08, 0.045]
     """
     out: list[tuple[float, float]] = []
     offset, w = 0.0, FIRST_PANEL_DAY
@@ -694,6 +963,12 @@ def integrate_driven(
     a_xu = np.einsum("pi,pij->pj", a_xu_raw, drivers.v) if np.any(a_xu_raw) else None
     keep = nonnegative_mask(model)
     clip = keep[u_rows].astype(np.bool_)
+    if getattr(model, "remainder_kernel", None) is not None:
+        run = _Setup(model, params, prepared, schedule, y0, structure, drivers, a_xx, a_xu, s_cols)
+        states, n_panels, n_calls = run.compiled(clip, bool(keep[x]), rtol, atol)
+        if progress is not None:
+            progress(schedule.breakpoints.size, schedule.breakpoints.size)
+        return states, n_panels, n_calls, ok
     splits: dict[object, Array] = {}
     panels = _Panels(model, prepared, structure, drivers, a_xx, a_xu, rtol, atol)
 
@@ -703,28 +978,21 @@ def integrate_driven(
     lam_t = np.ascontiguousarray(drivers.lam.T)
     v_t = np.ascontiguousarray(np.moveaxis(drivers.v, 0, -1))
     bp = schedule.breakpoints
-    starts = [k for k in range(bp.size) if k == 0 or schedule.starts_transient(k)]
     y = y0.copy()
     z = np.einsum("pij,jp->ip", drivers.vinv, y[u_rows])
     xv = y[x].copy()
     peak = np.abs(xv)
-    for si, k in enumerate(starts):
-        t0 = float(bp[k])
-        for route, cells in schedule.boluses[k]:
+    for st in _stretches(schedule):
+        t0, t1, out_idx = st.t0, st.t1, st.outputs
+        for route, cells in schedule.boluses[st.k]:
             if route not in splits:
                 splits[route] = np.broadcast_to(model.dose_split(route, params), (n_states, n))
             split = splits[route] * cells
             z = z + np.einsum("pij,jp->ip", drivers.vinv, split[u_rows])
             xv = xv + split[x]
-        last = si + 1 == len(starts)
-        k_end = bp.size - 1 if last else starts[si + 1]
-        t1 = float(bp[k_end])
-        u = np.vstack([schedule.infusion_rates(k, n), np.ones((1, n))])
-        inputs = np.einsum("pjm,mp->jp", s_cols, u)  # (n_states, n): S u, b included
+        inputs = _stretch_inputs(schedule, st.k, n, s_cols)
         c = np.einsum("pij,jp->ip", drivers.vinv, inputs[u_rows])
         seg = _Segment(c if np.any(c) else None, inputs[x])
-        in_seg = (times >= t0) & ((times < t1) | (last & (times <= t1)))
-        out_idx = np.flatnonzero(in_seg)
         if out_idx.size:
             block = out[out_idx[0] : out_idx[-1] + 1]  # outputs of a segment are consecutive
             _drivers_at_outputs(lam_t, v_t, z, seg.c, t0, times[out_idx], block, u_rows, clip)
@@ -744,7 +1012,7 @@ def integrate_driven(
             np.maximum(peak, np.abs(xv), out=peak, where=np.isfinite(xv))
         x_buf[out_idx[times[out_idx] == t1]] = xv
         if progress is not None:
-            progress(k_end + 1, bp.size)
+            progress(st.k_end + 1, bp.size)
     if keep[x]:
         np.maximum(x_buf, 0.0, out=x_buf)
     if panels.failed.any():

@@ -157,6 +157,19 @@ class Model(Protocol):
         engine then integrates the other states exactly and that state by
         quadrature (:mod:`mscsim.engine.driven`); it checks affinity per patient
         and refuses a false declaration.
+    remainder_kernel : callable or None, default None
+        With ``remainder_affine``, the remainder compiled with numba
+        (``@numba.njit``), signature
+        :data:`mscsim.engine.compiled.KERNEL_SIGNATURE`: ``kernel(t, y, p, out)``
+        writes the written state's remainder into ``out[row, j]`` for column
+        ``j``, one patient at time ``t[j]`` with states ``y[:, j]`` and
+        parameters ``p[:, j]``. The engine then runs the quadrature compiled,
+        patients side by side on every core (:mod:`mscsim.engine.compiled`),
+        and compares the kernel with :meth:`remainder` where it ran: a kernel
+        that disagrees is refused.
+    remainder_kernel_parameters : tuple of str, default ()
+        The prepared parameters (:meth:`prepare`) the kernel reads, in the
+        order of ``p``'s rows.
     """
 
     name: str
@@ -254,6 +267,8 @@ class ModelBase:
     remainder_writes: tuple[str, ...] = ()
     linear_below_switches: bool = False
     remainder_affine: bool = False
+    remainder_kernel: Callable[..., None] | None = None
+    remainder_kernel_parameters: tuple[str, ...] = ()
 
     @cached_property
     def index(self) -> StateIndex:

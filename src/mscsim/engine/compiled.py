@@ -1,0 +1,934 @@
+r"""The driven backend compiled: patients side by side in fused loops, over the cores.
+
+:mod:`mscsim.engine.driven` integrates a one-way model whose remainder is affine
+in the one state it writes with whole-array NumPy over patients; each Gauss node
+costs calls through the Python contract and passes over memory. When a model
+also gives its remainder compiled (``remainder_kernel``, see
+:class:`mscsim.Model`), :func:`run_patients` runs the same method — the same
+panels, quadrature, error test and halving of a failing panel — as compiled
+loops over blocks of :data:`LANES` patients (one vector register wide), blocks
+spread over the cores (numba ``prange``). A patient that fails a panel's error
+test halves it alone, in a block of copies of itself, through the same code.
+Every lane of a block runs the same IEEE operations (no ``fastmath``), so a
+patient's result does not depend on the batch, on its lane or on the threads.
+
+The kernel has the signature :data:`KERNEL_SIGNATURE`,
+``remainder_kernel(t, y, p, out)``, and works like the NumPy ``remainder`` with
+one patient per column: column ``j`` is one patient at time ``t[j]``, with
+states ``y[:, j]`` (states the remainder does not read are 0) and the prepared
+parameters named by ``remainder_kernel_parameters`` in ``p[:, j]``; it writes
+the driven state's remainder into ``out[row, j]``. It is called through a
+function pointer, so :func:`run_patients` is compiled once and cached on disk
+for every model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+
+__all__ = ["KERNEL_SIGNATURE", "LANES", "run_patients"]
+
+LANES = 64
+"""Patients per block: enough for the compiler to vectorise the loops over them."""
+
+_FAILED = 1
+
+_f1 = types.float64[::1]
+_f2 = types.float64[:, ::1]
+_f3 = types.float64[:, :, ::1]
+_i1 = types.int64[::1]
+_i2 = types.int64[:, ::1]
+_b1 = types.boolean[::1]
+
+KERNEL_SIGNATURE = types.void(_f1, _f2, _f2, _f2)
+"""``remainder_kernel(t, y, p, out)``: C-contiguous float64, shapes (k,), (n, k), (q, k), (n, k)."""
+
+_KERNEL = types.FunctionType(KERNEL_SIGNATURE)
+
+
+# --------------------------------------------------------------------------- small pieces
+
+
+@njit(cache=True, error_model="numpy")
+def _legendre_rows(theta: float, anti: np.ndarray, row: np.ndarray) -> None:  # pragma: no cover
+    """Write into ``row`` the integrals from 0 to ``theta`` of the Lagrange basis."""
+    s = 2.0 * theta - 1.0
+    p_prev = 1.0
+    p_cur = s
+    for j in range(row.size):
+        row[j] = anti[0, j] + p_cur * anti[1, j]
+    for i in range(2, anti.shape[0]):
+        p_next = ((2 * i - 1) * s * p_cur - (i - 1) * p_prev) / i
+        p_prev = p_cur
+        p_cur = p_next
+        for j in range(row.size):
+            row[j] += p_cur * anti[i, j]
+
+
+@njit(cache=True, error_model="numpy")
+def _phi(lt: float, tau: float, lam: float) -> float:  # pragma: no cover
+    """Return ``tau phi_1(lam tau) = (e^{lam tau} - 1) / lam``, ``lt = lam tau``."""
+    return tau * (1.0 + 0.5 * lt) if abs(lt) < 1e-8 else math.expm1(lt) / lam
+
+
+@njit(cache=True, error_model="numpy")
+def _tails(
+    coef3: np.ndarray, values: np.ndarray, tail: np.ndarray, ratio: np.ndarray
+) -> None:  # pragma: no cover
+    """Write each lane's extrapolated next Legendre coefficient of ``values`` and its ratio.
+
+    ``values`` is ``(>= m, lanes)``; the first ``m`` rows are the node values.
+    """
+    m = coef3.shape[1]
+    for b in range(values.shape[1]):
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        for j in range(m):
+            a0 += coef3[0, j] * values[j, b]
+            a1 += coef3[1, j] * values[j, b]
+            a2 += coef3[2, j] * values[j, b]
+        a0 = abs(a0)
+        a1 = abs(a1)
+        a2 = abs(a2)
+        r1 = a2 / a1 if a1 > 0.0 else (math.nan if a2 == 0.0 else math.inf)
+        r0 = a1 / a0 if a0 > 0.0 else (math.nan if a1 == 0.0 else math.inf)
+        if math.isnan(r1):
+            rr = r0
+        elif math.isnan(r0):
+            rr = r1
+        else:
+            rr = max(r1, r0)
+        if math.isnan(rr) or rr > 1.0:
+            rr = 1.0
+        tail[b] = max(a1, a2) * rr
+        ratio[b] = rr
+
+
+@njit(cache=True, error_model="numpy")
+def _factors(
+    lam: np.ndarray,
+    w: float,
+    theta: np.ndarray,
+    e: np.ndarray,
+    f: np.ndarray,
+    slot: int,
+    inputs: bool,
+) -> None:  # pragma: no cover
+    """Write ``e^{lam w theta_j}`` (and ``tau phi_1``) at the nodes, then at 1, into ``slot``."""
+    m = theta.size
+    for k in range(lam.shape[0]):
+        for j in range(m + 1):
+            tau = w * theta[j] if j < m else w
+            for b in range(lam.shape[1]):
+                lt = lam[k, b] * tau
+                e[slot, k, j, b] = math.exp(lt)
+                if inputs:
+                    f[slot, k, j, b] = _phi(lt, tau, lam[k, b])
+
+
+@njit(cache=True, error_model="numpy")
+def _doubled(e: np.ndarray, f: np.ndarray, slot: int, inputs: bool) -> None:  # pragma: no cover
+    """Write the factors of twice the width of ``slot - 1`` into ``slot``, exactly.
+
+    ``e^{2x} = (e^x)^2`` and ``expm1(2x) = expm1(x) (e^x + 1)``.
+    """
+    for k in range(e.shape[1]):
+        for j in range(e.shape[2]):
+            for b in range(e.shape[3]):
+                e1 = e[slot - 1, k, j, b]
+                e[slot, k, j, b] = e1 * e1
+                if inputs:
+                    f[slot, k, j, b] = f[slot - 1, k, j, b] * (e1 + 1.0)
+
+
+# --------------------------------------------------------------------------- a panel
+
+
+@njit(cache=True, error_model="numpy")
+def _panel(
+    remainder,
+    a,
+    w,
+    start,
+    ei,
+    has_c,
+    z,
+    c,
+    g0,
+    x,
+    peak,
+    lane,
+    e_all,
+    f_all,
+    reads,
+    x_row,
+    rule,
+    tol,
+    work,
+):  # pragma: no cover
+    """Cross ``[a, a + w]`` in every lane of a block; write the outcome into ``work``.
+
+    ``lane`` holds the block's patients: ``lam`` ``(nu, L)``, ``v_reads``
+    ``(r, nu, L)``, ``a_xx`` ``(L,)``, ``a_xu`` ``(nu, L)``, ``kp`` ``(q, cols L)``.
+    ``work`` holds the scratch and the results (``x_end``, ``ok``, ``near``,
+    the tails, ``grow``, ``cc``, ``hh`` for dense output).
+    """
+    _lam, v_reads, a_xx, a_xu, kp, has_xu = lane
+    zc, tt, y, r, cc, gg, hh, lam_nodes, csum, res = work
+    theta, weight, at_start, q, coef3 = rule
+    rtol, atol, peak_share, unit_day = tol[0], tol[1], tol[2], tol[3]
+    nu = z.shape[0]
+    nl = x.size
+    m = theta.size
+    cols = 2 * (m + 1) + 1
+    n_r = reads.size
+    # the drivers at the nodes (column m: at the start a)
+    for k in range(nu):
+        for col in range(m):
+            for b in range(nl):
+                zc[k, col, b] = e_all[ei, k, col, b] * z[k, b]
+        if has_c:
+            for col in range(m):
+                for b in range(nl):
+                    zc[k, col, b] += f_all[ei, k, col, b] * c[k, b]
+        for b in range(nl):
+            zc[k, m, b] = z[k, b]
+    for col in range(m + 1):
+        t = a + w * theta[col] if col < m else a
+        for b in range(nl):
+            tt[col * nl + b] = t
+            tt[(m + 1 + col) * nl + b] = t
+    for b in range(nl):
+        tt[(cols - 1) * nl + b] = a
+    for i in range(n_r):
+        ri = reads[i]
+        for col in range(m + 1):
+            base = col * nl
+            for b in range(nl):
+                y[ri, base + b] = 0.0
+            for k in range(nu):
+                for b in range(nl):
+                    y[ri, base + b] += v_reads[i, k, b] * zc[k, col, b]
+            for b in range(nl):
+                y[ri, (m + 1) * nl + base + b] = y[ri, base + b]
+        for b in range(nl):
+            y[ri, (cols - 1) * nl + b] = y[ri, m * nl + b]
+    for col in range(m + 1):
+        for b in range(nl):
+            y[x_row, col * nl + b] = 0.0
+            y[x_row, (m + 1 + col) * nl + b] = 1.0
+    for b in range(nl):
+        y[x_row, (cols - 1) * nl + b] = 2.0 * abs(x[b]) + 1.0
+    for j in range(cols * nl):
+        r[x_row, j] = 0.0
+    remainder(tt, y, kp, r)
+    for col in range(m + 1):
+        base = col * nl
+        for b in range(nl):
+            r0 = r[x_row, base + b]
+            gg[col, b] = r0 + g0[b]
+            cc[col, b] = a_xx[b] + (r[x_row, (m + 1) * nl + base + b] - r0)
+        if has_xu:
+            for k in range(nu):
+                for b in range(nl):
+                    gg[col, b] += a_xu[k, b] * zc[k, col, b]
+    # Lambda at the nodes, h = e^{-Lambda} g, the Gauss sums
+    for i in range(m):
+        for b in range(nl):
+            lam_nodes[i, b] = 0.0
+    for b in range(nl):
+        csum[b] = 0.0
+    for col in range(m):
+        for i in range(m):
+            qi = q[i, col]
+            for b in range(nl):
+                lam_nodes[i, b] += qi * cc[col, b]
+        wc = weight[col]
+        for b in range(nl):
+            csum[b] += wc * cc[col, b]
+    x_end, ok, near, tail_c, tail_h, ratio_h, grow, integral, hmax = (
+        res[0],
+        res[1],
+        res[2],
+        res[3],
+        res[4],
+        res[5],
+        res[6],
+        res[7],
+        res[8],
+    )
+    for b in range(nl):
+        integral[b] = 0.0
+        hmax[b] = 0.0
+    for i in range(m):
+        wi = weight[i]
+        for b in range(nl):
+            h = math.exp(-w * lam_nodes[i, b]) * gg[i, b]
+            hh[i, b] = h
+            integral[b] += wi * h
+            hmax[b] = max(hmax[b], abs(h))
+    _tails(coef3, cc, tail_c, ratio_h)  # ratio_h is overwritten next
+    _tails(coef3, hh, tail_h, ratio_h)
+    partial = 1.0 / (2 * m + 1)
+    share = min(1.0, w / unit_day)
+    for b in range(nl):
+        g = math.exp(w * csum[b])
+        grow[b] = g
+        xe = g * (x[b] + integral[b] * w)
+        x_end[b] = xe
+        est = tail_c[b] * (w * partial) * hmax[b] + tail_h[b] * ratio_h[b] * ratio_h[b]
+        est *= w * g
+        nb = 0.0
+        if start:
+            s_c = 0.0
+            s_h = 0.0
+            for i in range(m):
+                s_c += at_start[i] * cc[i, b]
+                s_h += at_start[i] * hh[i, b]
+            nb = (w * theta[0]) * (abs(s_c - cc[m, b]) * abs(xe) + g * abs(s_h - gg[m, b]))
+            est += nb
+        near[b] = nb
+        size = max(abs(xe), peak_share * max(peak[b], abs(xe)))
+        ok[b] = 1.0 if (est <= rtol * share * size + atol and math.isfinite(xe)) else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _dense(
+    a, w, bound, nominal, o, hi, times, out_rows, anti, x, peak, work, rule, tol, x_out, row
+):  # pragma: no cover
+    """Write the driven state at the outputs in ``[a, bound)`` into ``x_out``; return their count.
+
+    Lanes whose interpolants miss an output's tolerance get ``ok = 0``.
+    """
+    cc, hh, res = work[4], work[6], work[9]
+    ok, near, tail_c, tail_h = res[1], res[2], res[3], res[4]
+    rtol, atol, peak_share, unit_day = tol[0], tol[1], tol[2], tol[3]
+    m = anti.shape[1]
+    nl = x.size
+    partial = 1.0 / (2 * m + 1)
+    share = min(1.0, w / unit_day)
+    n_o = 0
+    while o + n_o < hi and times[o + n_o] < bound:
+        oo = o + n_o
+        if times[oo] <= a:
+            for b in range(nl):
+                x_out[n_o, b] = x[b]
+        else:
+            if nominal:
+                for col in range(m):
+                    row[col] = out_rows[oo, col]
+            else:
+                _legendre_rows(min((times[oo] - a) / w, 1.0), anti, row)
+            sc = work[7][0]  # lam_nodes' rows are free once h is known
+            sh = work[7][1]
+            for b in range(nl):
+                sc[b] = 0.0
+                sh[b] = 0.0
+            for col in range(m):
+                rc = row[col]
+                for b in range(nl):
+                    sc[b] += rc * cc[col, b]
+                    sh[b] += rc * hh[col, b]
+            for b in range(nl):
+                grow_o = math.exp(w * sc[b])
+                xo = grow_o * (x[b] + w * sh[b])
+                size_o = max(abs(xo), peak_share * peak[b])
+                est_o = w * partial * (abs(xo) * tail_c[b] + grow_o * tail_h[b]) + near[b]
+                if not est_o <= rtol * share * size_o + atol:
+                    ok[b] = 0.0
+                x_out[n_o, b] = xo
+        n_o += 1
+    return n_o
+
+
+@njit(cache=True, error_model="numpy")
+def _new_buffers(n_states, nu, m, n_out):  # pragma: no cover
+    """Return flat scratch for :func:`_work` views of up to :data:`LANES` lanes."""
+    cols = 2 * (m + 1) + 1
+    return (
+        np.zeros(nu * (m + 1) * LANES),  # zc
+        np.zeros(cols * LANES),  # tt
+        np.zeros(n_states * cols * LANES),  # y
+        np.zeros(n_states * cols * LANES),  # r
+        np.zeros((m + 1) * LANES),  # cc
+        np.zeros((m + 1) * LANES),  # gg
+        np.zeros(m * LANES),  # hh
+        np.zeros(m * LANES),  # lam_nodes
+        np.zeros(LANES),  # csum
+        np.zeros(9 * LANES),  # x_end, ok, near, tails, ratio, grow, integral, hmax
+        np.zeros(n_out * LANES),  # the driven state at the outputs
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _work(buf, n_states, nu, m, nl):  # pragma: no cover
+    """Return the scratch of :func:`_panel` for ``nl`` lanes, as views of ``buf``."""
+    cols = 2 * (m + 1) + 1
+    work = (
+        buf[0][: nu * (m + 1) * nl].reshape((nu, m + 1, nl)),
+        buf[1][: cols * nl],
+        buf[2][: n_states * cols * nl].reshape((n_states, cols * nl)),
+        buf[3][: n_states * cols * nl].reshape((n_states, cols * nl)),
+        buf[4][: (m + 1) * nl].reshape((m + 1, nl)),
+        buf[5][: (m + 1) * nl].reshape((m + 1, nl)),
+        buf[6][: m * nl].reshape((m, nl)),
+        buf[7][: m * nl].reshape((m, nl)),
+        buf[8][:nl],
+        buf[9][: 9 * nl].reshape((9, nl)),
+    )
+    n_out = buf[10].size // LANES
+    return work, buf[10][: n_out * nl].reshape((n_out, nl))
+
+
+@njit(cache=True, error_model="numpy")
+def _refine(
+    remainder,
+    need,
+    a0,
+    w0,
+    bound0,
+    start0,
+    o0,
+    hi,
+    has_c,
+    block,
+    lane,
+    kp_raw,
+    failed,
+    n_acc,
+    n_cols,
+    out,
+    p0,
+    times,
+    anti,
+    rule,
+    tol,
+    reads,
+    x_row,
+    max_depth,
+    buf,
+    stack,
+):  # pragma: no cover
+    """Halve the panel ``[a0, a0 + w0]`` for the lanes ``need``, depth first, until each passes.
+
+    Each node of the tree is computed for the lanes that need it only, gathered
+    side by side, so a lane's panels and results are its own whatever the others
+    do. ``block`` holds the block's state (``z``, ``c``, ``g0``, ``x``, ``peak``),
+    updated in place; outputs go straight to ``out`` (patient ``p0 + lane``).
+    """
+    z, c, g0, x, peak = block
+    lam_g, vr_g, a_xx, a_xu, _kp, has_xu = lane
+    st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n = stack
+    theta = rule[0]
+    nu = z.shape[0]
+    m = theta.size
+    n_r = reads.size
+    n_q = kp_raw.shape[0]
+    n_states = out.shape[1]
+    cols = 2 * (m + 1) + 1
+    half = 0.5 * w0
+    mid = a0 + half
+    o_mid = o0
+    while o_mid < hi and times[o_mid] < mid:
+        o_mid += 1
+    n_need = need.size
+    for i in range(n_need):
+        st_l[0, i] = need[i]
+        st_l[1, i] = need[i]
+    st_a[0], st_w[0], st_b[0], st_d[0], st_s[0], st_o[0], st_n[0] = (
+        mid,
+        w0 - half,
+        bound0,
+        1,
+        False,
+        o_mid,
+        n_need,
+    )
+    st_a[1], st_w[1], st_b[1], st_d[1], st_s[1], st_o[1], st_n[1] = (
+        a0,
+        half,
+        mid,
+        1,
+        start0,
+        o0,
+        n_need,
+    )
+    top = 2
+    lanes = np.empty(LANES, dtype=np.int64)
+    flat = np.zeros(((4 + n_r) * nu + 4 + n_q * cols + 2 * nu * (m + 1)) * LANES)
+    while top > 0:
+        top -= 1
+        a = st_a[top]
+        w = st_w[top]
+        bound = st_b[top]
+        depth = st_d[top]
+        start = st_s[top]
+        o_a = st_o[top]
+        nl = 0
+        for i in range(st_n[top]):
+            b = st_l[top, i]
+            if failed[b]:
+                continue
+            if not math.isfinite(x[b]):
+                failed[b] = True
+                continue
+            lanes[nl] = b
+            nl += 1
+        if nl == 0:
+            continue
+        # gather the lanes side by side
+        at = 0
+        zc_ = flat[at : at + nu * nl].reshape((nu, nl))
+        at += nu * nl
+        cc_ = flat[at : at + nu * nl].reshape((nu, nl))
+        at += nu * nl
+        lam_ = flat[at : at + nu * nl].reshape((nu, nl))
+        at += nu * nl
+        axu_ = flat[at : at + nu * nl].reshape((nu, nl))
+        at += nu * nl
+        vr_ = flat[at : at + n_r * nu * nl].reshape((n_r, nu, nl))
+        at += n_r * nu * nl
+        g0_ = flat[at : at + nl]
+        at += nl
+        x_ = flat[at : at + nl]
+        at += nl
+        peak_ = flat[at : at + nl]
+        at += nl
+        axx_ = flat[at : at + nl]
+        at += nl
+        kp_ = flat[at : at + n_q * cols * nl].reshape((n_q, cols * nl))
+        at += n_q * cols * nl
+        e_ = flat[at : at + nu * (m + 1) * nl].reshape((1, nu, m + 1, nl))
+        at += nu * (m + 1) * nl
+        f_ = flat[at : at + nu * (m + 1) * nl].reshape((1, nu, m + 1, nl))
+        for i in range(nl):
+            b = lanes[i]
+            for k in range(nu):
+                zc_[k, i] = z[k, b]
+                cc_[k, i] = c[k, b]
+                lam_[k, i] = lam_g[k, b]
+                axu_[k, i] = a_xu[k, b]
+                for j in range(n_r):
+                    vr_[j, k, i] = vr_g[j, k, b]
+            g0_[i] = g0[b]
+            x_[i] = x[b]
+            peak_[i] = peak[b]
+            axx_[i] = a_xx[b]
+            for j in range(n_q):
+                for col in range(cols):
+                    kp_[j, col * nl + i] = kp_raw[j, b]
+        work, x_out = _work(buf, n_states, nu, m, nl)
+        work[2][:] = 0.0  # y: the states the remainder does not read are 0
+        _factors(lam_, w, theta, e_, f_, 0, has_c)
+        _panel(
+            remainder,
+            a,
+            w,
+            start,
+            0,
+            has_c,
+            zc_,
+            cc_,
+            g0_,
+            x_,
+            peak_,
+            (lam_, vr_, axx_, axu_, kp_, has_xu),
+            e_,
+            f_,
+            reads,
+            x_row,
+            rule,
+            tol,
+            work,
+        )
+        row = np.empty(m)
+        n_o = _dense(
+            a, w, bound, False, o_a, hi, times, anti, anti, x_, peak_, work, rule, tol, x_out, row
+        )
+        ok = work[9][1]
+        x_end = work[9][0]
+        n_child = 0
+        for i in range(nl):
+            b = lanes[i]
+            n_cols[b] += cols
+            if ok[i] > 0.0:
+                for j in range(n_o):
+                    out[o_a + j, x_row, p0 + b] = x_out[j, i]
+                for k in range(nu):
+                    zk = e_[0, k, m, i] * z[k, b]
+                    if has_c:
+                        zk += f_[0, k, m, i] * c[k, b]
+                    z[k, b] = zk
+                x[b] = x_end[i]
+                peak[b] = max(peak[b], abs(x[b]))
+                n_acc[b] += 1
+            elif depth >= max_depth or not math.isfinite(x_end[i]):
+                failed[b] = True
+            else:
+                lanes[n_child] = b  # lanes[:i] are no longer read
+                n_child += 1
+        if n_child:
+            rh = 0.5 * w
+            rmid = a + rh
+            o_rmid = o_a
+            while o_rmid < hi and times[o_rmid] < rmid:
+                o_rmid += 1
+            for i in range(n_child):
+                st_l[top, i] = lanes[i]
+                st_l[top + 1, i] = lanes[i]
+            st_a[top], st_w[top], st_b[top], st_d[top], st_s[top], st_o[top], st_n[top] = (
+                rmid,
+                w - rh,
+                bound,
+                depth + 1,
+                False,
+                o_rmid,
+                n_child,
+            )
+            st_a[top + 1], st_w[top + 1], st_b[top + 1] = a, rh, rmid
+            st_d[top + 1], st_s[top + 1], st_o[top + 1], st_n[top + 1] = (
+                depth + 1,
+                start,
+                o_a,
+                n_child,
+            )
+            top += 2
+
+
+# --------------------------------------------------------------------------- the run
+
+_RUN_SIGNATURE = types.void(
+    _KERNEL,  # remainder
+    _f3,  # lam (G, nu, L): G blocks of L lanes
+    _f3,  # v_reads (G, r * nu, L)
+    _f3,  # v_all (G, nu * nu, L)
+    _f2,  # a_xx (G, L)
+    _f3,  # a_xu (G, nu, L), modal
+    types.boolean,  # has_xu
+    _f3,  # kp (G, q, L)
+    _f2,  # seg_t (S, 2)
+    _f3,  # seg_dz (S, G * nu, L)
+    _f3,  # seg_dx (S, G, L)
+    _f3,  # seg_c (S, G * nu, L)
+    _b1,  # seg_has_c (S,)
+    _f3,  # seg_g0 (S, G, L)
+    _i2,  # seg_out (S, 2)
+    _i2,  # seg_panels (S, 2)
+    _f2,  # panel_aw (n_panels, 3): start, width, end
+    _i1,  # panel_wi (n_panels,)
+    _f1,  # nominal_w (W,)
+    _f2,  # out_rows (T, m)
+    _f3,  # z0 (G, nu, L)
+    _f2,  # x0 (G, L)
+    _f1,  # times (T,)
+    _i1,  # u_rows (nu,)
+    _i1,  # reads (r,)
+    types.int64,  # x_row
+    _b1,  # clip_u (nu,)
+    _f2,  # rule (m + 6, m): theta, weight, at_start, q (m rows), coef3 (3 rows)
+    _f2,  # anti (m + 1, m)
+    _f1,  # tol: rtol, atol, peak share, unit day
+    types.int64,  # max_depth
+    _f3,  # out (T, n_states, G * L), time-major
+    types.int8[::1],  # status (G * L,)
+    _i2,  # counts (G * L, 2)
+    _f3,  # probes (G * L, S, r + 5)
+)
+
+
+@njit(_RUN_SIGNATURE, parallel=True, cache=True, error_model="numpy")
+def run_patients(
+    remainder,
+    lam,
+    v_reads,
+    v_all,
+    a_xx,
+    a_xu,
+    has_xu,
+    kp,
+    seg_t,
+    seg_dz,
+    seg_dx,
+    seg_c,
+    seg_has_c,
+    seg_g0,
+    seg_out,
+    seg_panels,
+    panel_aw,
+    panel_wi,
+    nominal_w,
+    out_rows,
+    z0,
+    x0,
+    times,
+    u_rows,
+    reads,
+    x_row,
+    clip_u,
+    rule_rows,
+    anti,
+    tol,
+    max_depth,
+    out,
+    status,
+    counts,
+    probes,
+):  # pragma: no cover
+    """Integrate every block of patients; see the module docstring.
+
+    Patient ``g * LANES + b`` is lane ``b`` of block ``g``. Writes ``out``
+    (states at ``times``, patient-first), ``status`` (1: failed, states NaN),
+    ``counts`` (panels accepted, kernel columns evaluated) and ``probes`` (per
+    patient and stretch: time, read states, the probe value of the driven state
+    and the kernel's remainder at 0, 1 and there).
+    """
+    n_blocks = lam.shape[0]
+    nu = lam.shape[1]
+    m = anti.shape[1]
+    n_r = reads.size
+    n_q = kp.shape[1]
+    n_states = out.shape[1]
+    n_seg = seg_t.shape[0]
+    n_w = nominal_w.size
+    cols = 2 * (m + 1) + 1
+    rule = (
+        rule_rows[0],
+        rule_rows[1],
+        rule_rows[2],
+        rule_rows[3 : 3 + m],
+        rule_rows[3 + m : 6 + m],
+    )
+    theta = rule_rows[0]
+    stack_size = 2 * max_depth + 4
+    any_c = False
+    for s in range(n_seg):
+        any_c = any_c or seg_has_c[s]
+    for g in prange(n_blocks):
+        buf = _new_buffers(n_states, nu, m, times.size)
+        buf_r = _new_buffers(n_states, nu, m, times.size)
+        work, x_out = _work(buf, n_states, nu, m, LANES)
+        row = np.empty(m)
+        need = np.empty(LANES, dtype=np.int64)
+        e_all = np.empty((n_w + 1, nu, m + 1, LANES))
+        f_all = np.zeros((n_w + 1, nu, m + 1, LANES))
+        lam_g = lam[g]
+        vr_g = v_reads[g].reshape((n_r, nu, LANES))
+        kp_g = np.empty((n_q, cols * LANES))
+        for i in range(n_q):
+            for col in range(cols):
+                for b in range(LANES):
+                    kp_g[i, col * LANES + b] = kp[g, i, b]
+        lane = (lam_g, vr_g, a_xx[g], a_xu[g], kp_g, has_xu)
+        st_a = np.empty(stack_size)
+        st_w = np.empty(stack_size)
+        st_b = np.empty(stack_size)
+        st_d = np.empty(stack_size, dtype=np.int64)
+        st_s = np.empty(stack_size, dtype=np.bool_)
+        st_o = np.empty(stack_size, dtype=np.int64)
+        st_l = np.empty((stack_size, LANES), dtype=np.int64)
+        st_n = np.empty(stack_size, dtype=np.int64)
+        stack = (st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n)
+        for i in range(n_w):
+            if i > 0 and nominal_w[i] == 2.0 * nominal_w[i - 1]:
+                _doubled(e_all, f_all, i, any_c)
+            else:
+                _factors(lam_g, nominal_w[i], theta, e_all, f_all, i, any_c)
+        z = z0[g].copy()
+        x = x0[g].copy()
+        peak = np.abs(x)
+        failed = np.zeros(LANES, dtype=np.bool_)
+        n_acc = np.zeros(LANES, dtype=np.int64)
+        n_cols = np.zeros(LANES, dtype=np.int64)
+        zz = np.empty((nu, LANES))
+        ze = np.empty((nu, LANES))
+        fe = np.zeros((nu, LANES))
+        acc = np.empty((nu, LANES))
+        v_g = v_all[g].reshape((nu, nu, LANES))
+        for s in range(n_seg):
+            t0 = seg_t[s, 0]
+            has_c = seg_has_c[s]
+            c = seg_c[s, g * nu : (g + 1) * nu]
+            g0 = seg_g0[s, g]
+            for k in range(nu):
+                for b in range(LANES):
+                    z[k, b] += seg_dz[s, g * nu + k, b]
+            for b in range(LANES):
+                x[b] += seg_dx[s, g, b]
+                peak[b] = max(peak[b], abs(x[b]))
+            lo = seg_out[s, 0]
+            hi = seg_out[s, 1]
+            # the drivers at this stretch's outputs, by the exact recurrence
+            for k in range(nu):
+                for b in range(LANES):
+                    zz[k, b] = z[k, b]
+            prev = t0
+            last = math.nan
+            for o in range(lo, hi):
+                d = times[o] - prev
+                if d != last:
+                    for k in range(nu):
+                        for b in range(LANES):
+                            lt = lam_g[k, b] * d
+                            ze[k, b] = math.exp(lt)
+                            if has_c:
+                                fe[k, b] = _phi(lt, d, lam_g[k, b]) * c[k, b]
+                    last = d
+                for k in range(nu):
+                    for b in range(LANES):
+                        zz[k, b] = zz[k, b] * ze[k, b] + fe[k, b] if has_c else zz[k, b] * ze[k, b]
+                prev = times[o]
+                for i in range(nu):
+                    for b in range(LANES):
+                        acc[i, b] = 0.0
+                    for k in range(nu):
+                        for b in range(LANES):
+                            acc[i, b] += v_g[i, k, b] * zz[k, b]
+                for i in range(nu):
+                    row_i = u_rows[i]
+                    for b in range(LANES):
+                        value = acc[i, b]
+                        if clip_u[i] and value < 0.0:
+                            value = 0.0
+                        out[o, row_i, g * LANES + b] = value
+            o = lo  # the next output of the driven state
+            for j in range(seg_panels[s, 0], seg_panels[s, 1]):
+                a = panel_aw[j, 0]
+                w = panel_aw[j, 1]
+                bound = panel_aw[j, 2]
+                start = j == seg_panels[s, 0]
+                nominal = panel_wi[j] >= 0
+                ei = panel_wi[j] if nominal else n_w
+                if not nominal:
+                    _factors(lam_g, w, theta, e_all, f_all, ei, has_c)
+                _panel(
+                    remainder,
+                    a,
+                    w,
+                    start,
+                    ei,
+                    has_c,
+                    z,
+                    c,
+                    g0,
+                    x,
+                    peak,
+                    lane,
+                    e_all,
+                    f_all,
+                    reads,
+                    x_row,
+                    rule,
+                    tol,
+                    work,
+                )
+                if start:
+                    r = work[3]
+                    yv = work[2]
+                    for b in range(LANES):
+                        p = g * LANES + b
+                        probes[p, s, 0] = a
+                        for i in range(n_r):
+                            probes[p, s, 1 + i] = yv[reads[i], m * LANES + b]
+                        probes[p, s, 1 + n_r] = yv[x_row, (cols - 1) * LANES + b]
+                        probes[p, s, 2 + n_r] = r[x_row, m * LANES + b]
+                        probes[p, s, 3 + n_r] = r[x_row, (2 * m + 1) * LANES + b]
+                        probes[p, s, 4 + n_r] = r[x_row, (cols - 1) * LANES + b]
+                n_o = _dense(
+                    a,
+                    w,
+                    bound,
+                    nominal,
+                    o,
+                    hi,
+                    times,
+                    out_rows,
+                    anti,
+                    x,
+                    peak,
+                    work,
+                    rule,
+                    tol,
+                    x_out,
+                    row,
+                )
+                ok = work[9][1]
+                x_end = work[9][0]
+                n_need = 0
+                for b in range(LANES):
+                    if failed[b]:
+                        continue
+                    n_cols[b] += cols
+                    p = g * LANES + b
+                    if not math.isfinite(x[b]):
+                        failed[b] = True
+                    elif ok[b] > 0.0:
+                        for k in range(nu):
+                            zk = e_all[ei, k, m, b] * z[k, b]
+                            if has_c:
+                                zk += f_all[ei, k, m, b] * c[k, b]
+                            z[k, b] = zk
+                        x[b] = x_end[b]
+                        peak[b] = max(peak[b], abs(x[b]))
+                        n_acc[b] += 1
+                    elif not math.isfinite(x_end[b]):
+                        failed[b] = True
+                    else:
+                        need[n_need] = b
+                        n_need += 1
+                for i in range(n_o):
+                    for b in range(LANES):
+                        if ok[b] > 0.0 and not failed[b]:
+                            out[o + i, x_row, g * LANES + b] = x_out[i, b]
+                if n_need:
+                    # those lanes halve the panel alone (max_depth 0: they fail)
+                    if max_depth == 0:
+                        for i in range(n_need):
+                            failed[need[i]] = True
+                    else:
+                        _refine(
+                            remainder,
+                            need[:n_need],
+                            a,
+                            w,
+                            bound,
+                            start,
+                            o,
+                            hi,
+                            has_c,
+                            (z, c, g0, x, peak),
+                            lane,
+                            kp[g],
+                            failed,
+                            n_acc,
+                            n_cols,
+                            out,
+                            g * LANES,
+                            times,
+                            anti,
+                            rule,
+                            tol,
+                            reads,
+                            x_row,
+                            max_depth,
+                            buf_r,
+                            stack,
+                        )
+                while o < hi and times[o] < panel_aw[j, 2]:
+                    o += 1
+            if s == n_seg - 1:
+                for oo in range(o, hi):  # outputs at the very end
+                    for b in range(LANES):
+                        out[oo, x_row, g * LANES + b] = x[b]
+        for b in range(LANES):
+            p = g * LANES + b
+            counts[p, 0] = n_acc[b]
+            counts[p, 1] = n_cols[b]
+            status[p] = _FAILED if failed[b] else 0
+            if failed[b]:
+                for oo in range(times.size):
+                    for i in range(n_states):
+                        out[oo, i, p] = math.nan

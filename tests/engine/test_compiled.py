@@ -1,0 +1,283 @@
+"""The driven backend compiled: the same method as the NumPy one, patients side by side.
+
+Every test model here is a model of ``test_driven.py`` with its remainder also
+given compiled (``remainder_kernel``). The compiled run must agree with the
+NumPy run of the same model (same panels, results to rounding), meet the same
+accuracy against a tight reference, and give each patient the same bits alone
+or in any batch, in any lane of any block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from numba import njit
+from tests.engine.test_adaptive import DOSES, PARAMS, TIMES, error, reference
+from tests.engine.test_driven import (
+    TIGHT,
+    AffineResponse,
+    CoupledResponse,
+    HillResponse,
+    OnlyDriven,
+    RotatingAffine,
+    Squared,
+)
+
+from mscsim import ResolvedDose, Route, simulate
+from mscsim.engine import FastSolver
+from mscsim.engine.compiled import LANES
+from mscsim.errors import SpecError
+from mscsim.models.base import Array, Params
+
+
+@njit(cache=True, error_model="numpy")
+def emax_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragma: no cover
+    for j in range(t.size):
+        c = y[1, j]
+        out[2, j] = -p[0, j] * p[1, j] * c / (p[2, j] + c) * y[2, j]
+
+
+@njit(cache=True, error_model="numpy")
+def hill_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragma: no cover
+    for j in range(t.size):
+        c = max(y[1, j], 0.0) ** p[3, j]
+        out[2, j] = -p[0, j] * p[1, j] * c / (p[2, j] ** p[3, j] + c) * y[2, j]
+
+
+@njit(cache=True, error_model="numpy")
+def sine_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragma: no cover
+    for j in range(t.size):
+        out[0, j] = 0.5 * math.sin(t[j]) * y[0, j]
+
+
+@njit(cache=True, error_model="numpy")
+def squared_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragma: no cover
+    for j in range(t.size):
+        c = y[1, j]
+        out[2, j] = -p[0, j] * c / (p[2, j] + c) * y[2, j] ** 2
+
+
+EMAX = ("kout", "emax", "ec50")
+
+
+class Kernel(AffineResponse):
+    remainder_kernel = staticmethod(emax_kernel)
+    remainder_kernel_parameters = EMAX
+
+
+class CoupledKernel(CoupledResponse):
+    remainder_kernel = staticmethod(emax_kernel)
+    remainder_kernel_parameters = EMAX
+
+
+class HillKernel(HillResponse):
+    remainder_kernel = staticmethod(hill_kernel)
+    remainder_kernel_parameters = (*EMAX, "hill")
+
+
+class OnlyDrivenKernel(OnlyDriven):
+    remainder_kernel = staticmethod(sine_kernel)
+
+
+class RotatingKernel(RotatingAffine):
+    remainder_kernel = staticmethod(emax_kernel)
+    remainder_kernel_parameters = EMAX
+
+
+class SquaredKernel(Squared):
+    remainder_kernel = staticmethod(squared_kernel)
+    remainder_kernel_parameters = EMAX
+
+
+class WrongKernel(AffineResponse):
+    """The kernel reads ``ec50`` where the remainder reads ``emax``: not the same model."""
+
+    remainder_kernel = staticmethod(emax_kernel)
+    remainder_kernel_parameters = ("kout", "ec50", "ec50")
+
+
+class NoSuchParameter(AffineResponse):
+    remainder_kernel = staticmethod(emax_kernel)
+    remainder_kernel_parameters = ("kout", "emax", "ec_50")
+
+
+class NotCompiled(AffineResponse):
+    @staticmethod
+    def remainder_kernel(t: Array, y: Array, p: Array, out: Array) -> None:
+        out[2] = 0.0
+
+
+def without_kernel(model: AffineResponse) -> AffineResponse:
+    """Return the same model with the kernel withdrawn: the NumPy driven backend."""
+    plain = type("Plain" + type(model).__name__, (type(model),), {"remainder_kernel": None})
+    return plain()
+
+
+def population(n: int, seed: int = 3, **extra: Array) -> Params:
+    """``n`` patients around :data:`PARAMS` (30% log-normal on ka, ke, kout, ec50)."""
+    rng = np.random.default_rng(seed)
+    params = {k: np.repeat(v, n) for k, v in {**PARAMS, **extra}.items()}
+    for name in ("ka", "ke", "kout", "ec50"):
+        params[name] = params[name] * np.exp(0.3 * rng.standard_normal(n))
+    return params
+
+
+def solve(model: AffineResponse, params: Params, n: int, **kw: object) -> object:
+    options = {"doses": DOSES, "times_day": TIMES, "solver": FastSolver()} | kw
+    return simulate(model, params=params, n_patients=n, **options)  # type: ignore[arg-type]
+
+
+def assert_same(a: Array, b: Array, tol: float = 1e-12) -> None:
+    """Agree to ``tol`` of each output's peak, patient by patient."""
+    peak = np.maximum(np.abs(b).max(axis=2, keepdims=True), 1e-300)
+    assert np.nanmax(np.abs(a - b) / peak) <= tol
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+
+
+# --------------------------------------------------------------------------- the same method
+
+
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        (Kernel(), {}),
+        (CoupledKernel(), {}),
+        (HillKernel(), {"hill": np.array([4.0])}),
+    ],
+    ids=["emax", "reads-a-driver", "hill"],
+)
+def test_compiled_and_numpy_runs_agree_panel_for_panel(model: AffineResponse, extra: dict) -> None:
+    n = LANES + 9  # two blocks, the second padded
+    params = population(n, **extra)
+    compiled = solve(model, params, n)
+    numpy_run = solve(without_kernel(model), params, n)
+    assert compiled.n_steps == numpy_run.n_steps  # the same panels, halvings included
+    assert_same(compiled.states, numpy_run.states)
+
+
+def test_halving_runs_in_the_compiled_backend_as_in_the_numpy_one() -> None:
+    # A steep Hill effect after each dose fails the first panels: both halve them alike.
+    params = {**PARAMS, "ka": np.array([2.0]), "ec50": np.array([6.4e-4])}
+    params |= {"hill": np.array([12.0]), "emax": np.array([5.0])}
+    params = {k: np.repeat(v, 3) for k, v in params.items()}
+    params["ec50"] = np.array([6.4e-4, 1e-3, 0.2])
+    doses = [ResolvedDose(t, Route.INTRAMUSCULAR, np.array([2.0])) for t in (0.0, 10.0)]
+    times = np.arange(0.0, 21.0, 0.25)
+    kw = {"doses": doses, "times_day": times, "solver": FastSolver(rtol=1e-7)}
+    compiled = solve(HillKernel(), params, 3, **kw)
+    numpy_run = solve(without_kernel(HillKernel()), params, 3, **kw)
+    nominal = solve(HillKernel(), params, 3, **kw | {"solver": FastSolver(rtol=0.5)}).n_steps
+    assert compiled.n_steps > nominal  # panels were halved
+    assert compiled.n_steps == numpy_run.n_steps
+    assert_same(compiled.states, numpy_run.states)
+    ref = simulate(HillKernel(), doses, times_day=times, params=params, n_patients=3, solver=TIGHT)
+    for i in range(3):
+        assert error(compiled.states[2:, i], ref.states[2:, i]) <= 1e-6
+
+
+@pytest.mark.parametrize("rtol", [1e-3, 1e-6, 1e-9])
+def test_error_stays_within_a_small_multiple_of_rtol(rtol: float) -> None:
+    params = {**PARAMS, "emax": np.array([4.0]), "ec50": np.array([0.02])}
+    ref = reference(Kernel(), params, DOSES)
+    states = solve(Kernel(), params, 1, solver=FastSolver(rtol=rtol)).states[:, 0]
+    assert error(states, ref) <= max(10 * rtol, 1e-9)
+
+
+def test_infusions_and_per_patient_doses_agree_with_the_numpy_run() -> None:
+    n = 5
+    amounts = np.array([1.0, 2.0, 5.0, 10.0, 20.0])
+    doses = [
+        ResolvedDose(0.0, Route.INTRAMUSCULAR, amounts),
+        ResolvedDose(7.5, Route.INTRAMUSCULAR, amounts / 2, duration_day=1.5),
+        ResolvedDose(20.0, Route.INTRAMUSCULAR, amounts),
+    ]
+    for model in (Kernel(), CoupledKernel()):
+        compiled = solve(model, population(n), n, doses=doses)
+        numpy_run = solve(without_kernel(model), population(n), n, doses=doses)
+        assert compiled.n_steps == numpy_run.n_steps
+        assert_same(compiled.states, numpy_run.states)
+
+
+def test_a_model_whose_only_state_is_driven() -> None:
+    params = {"kout": np.array([0.3, 0.05])}
+    dose = [ResolvedDose(0.0, Route.INTRAMUSCULAR, np.array([2.0]))]
+    kw = {"doses": dose}
+    compiled = solve(OnlyDrivenKernel(), params, 2, **kw)
+    ref = simulate(
+        OnlyDrivenKernel(), dose, times_day=TIMES, params=params, n_patients=2, solver=TIGHT
+    )
+    for i in range(2):
+        assert error(compiled.states[:, i], ref.states[:, i]) <= 1e-6
+
+
+def test_patients_without_real_driver_modes_still_go_to_the_adaptive_backend() -> None:
+    params = {k: np.repeat(v, 3) for k, v in {**PARAMS, "emax": np.array([0.0])}.items()}
+    params["ka"] = np.array([3.0, 3.0, 1.0])
+    compiled = solve(RotatingKernel(), params, 3)
+    numpy_run = solve(without_kernel(RotatingKernel()), params, 3)
+    assert_same(compiled.states, numpy_run.states, tol=1e-9)
+
+
+# --------------------------------------------------------------------------- guarantees
+
+
+def test_a_patient_gets_the_same_bits_alone_or_in_any_lane_of_any_batch() -> None:
+    n = 2 * LANES + 5
+    params = population(n, seed=11, hill=np.array([3.0]))
+    batch = solve(HillKernel(), params, n).states
+    rng = np.random.default_rng(0)
+    order = rng.permutation(n)
+    shuffled = solve(HillKernel(), {k: v[order] for k, v in params.items()}, n).states
+    assert np.array_equal(shuffled, batch[:, order])
+    for i in (0, LANES - 1, LANES, n - 1):
+        alone = solve(HillKernel(), {k: v[i : i + 1] for k, v in params.items()}, 1).states
+        assert np.array_equal(alone[:, 0], batch[:, i])
+
+
+def test_a_patient_with_a_nan_parameter_is_flagged_and_the_others_are_not() -> None:
+    params = population(4)
+    params["emax"] = np.array([1.5, np.nan, 1.5, 1.5])
+    result = solve(Kernel(), params, 4, on_failure="flag")
+    assert result.status.tolist() == [0, 1, 0, 0]
+    assert np.isnan(result.states[:, 1]).all()
+    alone = solve(Kernel(), {k: v[2:3] for k, v in params.items()}, 1).states
+    assert np.array_equal(alone[:, 0], result.states[:, 2])
+
+
+def test_nonnegative_states_never_leave_the_engine_negative() -> None:
+    params = population(LANES + 1)
+    states = solve(Kernel(), params, LANES + 1).states
+    rows = [Kernel().states.index(s) for s in Kernel().nonnegative]
+    assert (states[rows] >= 0.0).all()
+
+
+def test_untreated_patients_stay_at_their_steady_state() -> None:
+    states = solve(Kernel(), population(3), 3, doses=[]).states
+    s0 = population(3)["kin"] / population(3)["kout"]
+    assert np.allclose(states[2], s0[:, None], rtol=1e-12)
+    assert (states[:2] == 0.0).all()
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_a_kernel_that_disagrees_with_the_remainder_is_refused() -> None:
+    with pytest.raises(SpecError, match=r"remainder_kernel: .* differs from its remainder"):
+        solve(WrongKernel(), PARAMS, 1)
+
+
+def test_a_false_affine_declaration_is_refused() -> None:
+    with pytest.raises(SpecError, match=r"remainder_affine = True: .* not affine in score"):
+        solve(SquaredKernel(), PARAMS, 1)
+
+
+def test_a_kernel_parameter_that_does_not_exist_is_named() -> None:
+    with pytest.raises(SpecError, match=r"remainder_kernel_parameters = 'ec_50'"):
+        solve(NoSuchParameter(), PARAMS, 1)
+
+
+def test_a_kernel_that_is_not_compiled_is_refused() -> None:
+    with pytest.raises(SpecError, match=r"remainder_kernel = .*must be a numba-compiled function"):
+        solve(NotCompiled(), PARAMS, 1)
