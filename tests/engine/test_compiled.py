@@ -281,3 +281,13 @@ def test_a_kernel_parameter_that_does_not_exist_is_named() -> None:
 def test_a_kernel_that_is_not_compiled_is_refused() -> None:
     with pytest.raises(SpecError, match=r"remainder_kernel = .*must be a numba-compiled function"):
         solve(NotCompiled(), PARAMS, 1)
+
+
+def test_the_lane_exponential_is_exp_to_rounding() -> None:
+    from mscsim.engine.compiled import _exp_lanes
+
+    u = np.r_[np.linspace(-0.5, 0.5, 1001), -0.5000001, 0.7, -3.0, 40.0, -800.0, 0.0]
+    out = np.empty_like(u)
+    _exp_lanes(u, out)
+    assert np.allclose(out, np.exp(u), rtol=4e-16, atol=0.0)
+    assert out[-1] == 1.0 and out[-2] == 0.0

@@ -74,6 +74,45 @@ def _phi(lt: float, tau: float, lam: float) -> float:  # pragma: no cover
     return tau * (1.0 + 0.5 * lt) if abs(lt) < 1e-8 else math.expm1(lt) / lam
 
 
+_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(17))
+"""``1 / k!`` for ``k <= 16``: the series of ``e^u`` to below 1e-18 of it for ``|u| <= 1/2``."""
+
+_SMALL = 0.5
+
+
+@njit(cache=True, error_model="numpy")
+def _exp_lanes(u: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """Write ``e^{u}`` into ``out``, lane by lane, as the compiler can vectorise it.
+
+    ``|u| <= 1/2`` (the usual case: a panel's integrating factor) by the Taylor
+    series in Horner form, other lanes by ``math.exp``. The same lanes give the
+    same bits whatever their neighbours.
+    """
+    c = _EXP_TAYLOR
+    for b in range(u.size):
+        x = u[b]
+        p = c[16]
+        p = p * x + c[15]
+        p = p * x + c[14]
+        p = p * x + c[13]
+        p = p * x + c[12]
+        p = p * x + c[11]
+        p = p * x + c[10]
+        p = p * x + c[9]
+        p = p * x + c[8]
+        p = p * x + c[7]
+        p = p * x + c[6]
+        p = p * x + c[5]
+        p = p * x + c[4]
+        p = p * x + c[3]
+        p = p * x + c[2]
+        p = p * x + c[1]
+        out[b] = p * x + c[0]
+    for b in range(u.size):
+        if not abs(u[b]) <= _SMALL:
+            out[b] = math.exp(u[b])
+
+
 @njit(cache=True, error_model="numpy")
 def _tails(
     coef3: np.ndarray, values: np.ndarray, tail: np.ndarray, ratio: np.ndarray
@@ -120,14 +159,16 @@ def _factors(
 ) -> None:  # pragma: no cover
     """Write ``e^{lam w theta_j}`` (and ``tau phi_1``) at the nodes, then at 1, into ``slot``."""
     m = theta.size
+    u = np.empty(lam.shape[1])
     for k in range(lam.shape[0]):
         for j in range(m + 1):
             tau = w * theta[j] if j < m else w
             for b in range(lam.shape[1]):
-                lt = lam[k, b] * tau
-                e[slot, k, j, b] = math.exp(lt)
-                if inputs:
-                    f[slot, k, j, b] = _phi(lt, tau, lam[k, b])
+                u[b] = lam[k, b] * tau
+            _exp_lanes(u, e[slot, k, j])
+            if inputs:
+                for b in range(lam.shape[1]):
+                    f[slot, k, j, b] = _phi(u[b], tau, lam[k, b])
 
 
 @njit(cache=True, error_model="numpy")
@@ -266,8 +307,12 @@ def _panel(
         hmax[b] = 0.0
     for i in range(m):
         wi = weight[i]
+        row_i = lam_nodes[i]
         for b in range(nl):
-            h = math.exp(-w * lam_nodes[i, b]) * gg[i, b]
+            row_i[b] = -w * row_i[b]
+        _exp_lanes(row_i, hh[i])
+        for b in range(nl):
+            h = hh[i, b] * gg[i, b]
             hh[i, b] = h
             integral[b] += wi * h
             hmax[b] = max(hmax[b], abs(h))
@@ -276,8 +321,10 @@ def _panel(
     partial = 1.0 / (2 * m + 1)
     share = min(1.0, w / unit_day)
     for b in range(nl):
-        g = math.exp(w * csum[b])
-        grow[b] = g
+        csum[b] *= w
+    _exp_lanes(csum, grow)
+    for b in range(nl):
+        g = grow[b]
         xe = g * (x[b] + integral[b] * w)
         x_end[b] = xe
         est = tail_c[b] * (w * partial) * hmax[b] + tail_h[b] * ratio_h[b] * ratio_h[b]
@@ -333,8 +380,12 @@ def _dense(
                 for b in range(nl):
                     sc[b] += rc * cc[col, b]
                     sh[b] += rc * hh[col, b]
+            gro = work[7][2]
             for b in range(nl):
-                grow_o = math.exp(w * sc[b])
+                sc[b] *= w
+            _exp_lanes(sc, gro)
+            for b in range(nl):
+                grow_o = gro[b]
                 xo = grow_o * (x[b] + w * sh[b])
                 size_o = max(abs(xo), peak_share * peak[b])
                 est_o = w * partial * (abs(xo) * tail_c[b] + grow_o * tail_h[b]) + near[b]
@@ -422,7 +473,7 @@ def _refine(
     """
     z, c, g0, x, peak = block
     lam_g, vr_g, a_xx, a_xu, _kp, has_xu = lane
-    st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n = stack
+    st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n, flat = stack
     theta = rule[0]
     nu = z.shape[0]
     m = theta.size
@@ -459,7 +510,7 @@ def _refine(
     )
     top = 2
     lanes = np.empty(LANES, dtype=np.int64)
-    flat = np.zeros(((4 + n_r) * nu + 4 + n_q * cols + 2 * nu * (m + 1)) * LANES)
+    row = np.empty(m)
     while top > 0:
         top -= 1
         a = st_a[top]
@@ -522,7 +573,6 @@ def _refine(
                 for col in range(cols):
                     kp_[j, col * nl + i] = kp_raw[j, b]
         work, x_out = _work(buf, n_states, nu, m, nl)
-        work[2][:] = 0.0  # y: the states the remainder does not read are 0
         _factors(lam_, w, theta, e_, f_, 0, has_c)
         _panel(
             remainder,
@@ -545,7 +595,10 @@ def _refine(
             tol,
             work,
         )
-        row = np.empty(m)
+        y_ = work[2]  # back to all zeros: the next node lays its lanes out afresh
+        for i in range(n_r):
+            y_[reads[i]] = 0.0
+        y_[x_row] = 0.0
         n_o = _dense(
             a, w, bound, False, o_a, hi, times, anti, anti, x_, peak_, work, rule, tol, x_out, row
         )
@@ -731,7 +784,9 @@ def run_patients(
         st_o = np.empty(stack_size, dtype=np.int64)
         st_l = np.empty((stack_size, LANES), dtype=np.int64)
         st_n = np.empty(stack_size, dtype=np.int64)
-        stack = (st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n)
+        # the gathered lanes of a halving (see _refine)
+        flat = np.zeros(((4 + n_r) * nu + 4 + n_q * cols + 2 * nu * (m + 1)) * LANES)
+        stack = (st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n, flat)
         for i in range(n_w):
             if i > 0 and nominal_w[i] == 2.0 * nominal_w[i - 1]:
                 _doubled(e_all, f_all, i, any_c)
