@@ -28,7 +28,9 @@ is an indirect response whose loss the factor stimulates (an Emax model): it
 starts at its untreated steady state :math:`S_0`, falls while the factor acts
 and returns to :math:`S_0` when the cells are gone. Everything but the Emax term
 is linear (``A y + b``); the remainder is
-:math:`-k_{out} E_{max} F S / (EC_{50} + F)`.
+:math:`-k_{out} E_{max} F S / (EC_{50} + F)`. The model declares it affine in
+the score and also gives it as a numba kernel (:func:`score_remainder_kernel`),
+so the fast engine runs its compiled driven backend (:mod:`mscsim.engine.compiled`).
 
 The baseline (:func:`baseline_solve`) is what a skilled user writes by hand,
 vectorised over patients: the five cell and factor states are linear and do not
