@@ -291,3 +291,101 @@ def test_the_lane_exponential_is_exp_to_rounding() -> None:
     _exp_lanes(u, out)
     assert np.allclose(out, np.exp(u), rtol=4e-16, atol=0.0)
     assert out[-1] == 1.0 and out[-2] == 0.0
+
+
+THREADS = """
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np
+from tests.engine.test_compiled import LANES, Kernel, population, solve
+params = population(LANES + 3)
+alone = solve(Kernel(), params, LANES + 3).states
+with ThreadPoolExecutor(4) as pool:
+    runs = list(pool.map(lambda _: solve(Kernel(), params, LANES + 3).states, range(8)))
+assert all(np.array_equal(r, alone) for r in runs)
+import numba
+print(numba.threading_layer())
+"""
+
+
+def test_runs_from_several_threads_take_turns_and_agree() -> None:
+    # numba's fallback threading layer aborts the process when two threads launch a
+    # parallel kernel at once: compiled runs must take turns (a threaded Dask scheduler).
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = os.environ | {"NUMBA_THREADING_LAYER": "workqueue", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "workqueue"
+
+
+# --------------------------------------------------------------------------- review cases
+
+
+def test_a_panel_whose_end_overflows_is_halved_not_flagged() -> None:
+    # A fast driven state (kout 100/day): e^{-Lambda} overflows on the long panels.
+    params = {"kout": np.array([50.0, 100.0])}
+    dose = [ResolvedDose(0.0, Route.INTRAMUSCULAR, np.array([2.0]))]
+    compiled = solve(OnlyDrivenKernel(), params, 2, doses=dose)
+    numpy_run = solve(without_kernel(OnlyDrivenKernel()), params, 2, doses=dose)
+    assert compiled.status.tolist() == [0, 0]
+    assert compiled.n_steps == numpy_run.n_steps
+    assert_same(compiled.states, numpy_run.states)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (WrongKernel(), "differs from its remainder"),
+        (SquaredKernel(), "not affine in score"),
+    ],
+)
+def test_the_kernel_is_checked_where_the_drivers_are_not_zero(
+    model: AffineResponse, message: str
+) -> None:
+    # One depot dose at 0: the central amount the remainder reads is 0 at the start.
+    dose = [ResolvedDose(0.0, Route.INTRAMUSCULAR, np.array([5.0]))]
+    with pytest.raises(SpecError, match=message):
+        solve(model, PARAMS, 1, doses=dose)
+
+
+@pytest.mark.parametrize(
+    ("times", "dose_days"),
+    [([0.0], [0.0]), ([3.0], []), (list(range(6)), [5.0])],
+    ids=["one-output", "one-output-untreated", "dose-at-the-last-output"],
+)
+def test_stretches_without_panels(times: list[float], dose_days: list[float]) -> None:
+    doses = [ResolvedDose(t, Route.INTRAMUSCULAR, np.array([5.0])) for t in dose_days]
+    kw = {"doses": doses, "times_day": np.array(times)}
+    compiled = solve(Kernel(), PARAMS, 1, **kw)
+    numpy_run = solve(without_kernel(Kernel()), PARAMS, 1, **kw)
+    assert np.array_equal(compiled.states, numpy_run.states)
+    assert compiled.states[2, 0, -1] == pytest.approx(40.0, rel=1e-12)  # not moved yet
+
+
+def test_an_output_just_after_a_dose_merged_with_it_is_written() -> None:
+    # A dose within the schedule's time tolerance before the last output.
+    times = np.arange(0.0, 4.0)
+    near = [DOSES[0], ResolvedDose(3.0 - 5e-10, Route.INTRAMUSCULAR, np.array([5.0]))]
+    at = [DOSES[0], ResolvedDose(3.0, Route.INTRAMUSCULAR, np.array([5.0]))]
+    for model in (Kernel(), without_kernel(Kernel())):
+        merged = solve(model, PARAMS, 1, doses=near, times_day=times).states
+        exact = solve(model, PARAMS, 1, doses=at, times_day=times).states
+        # 5e-10 d more of absorption at the end: within 1e-6 of each state's peak
+        assert_same(merged, exact, tol=1e-6)
+
+
+def test_a_kernel_that_raises_is_refused_in_one_line() -> None:
+    @njit
+    def raises(t: Array, y: Array, p: Array, out: Array) -> None:  # pragma: no cover
+        raise ValueError("boom")
+
+    model = type("Raises", (AffineResponse,), {"remainder_kernel": staticmethod(raises)})()
+    with pytest.raises(SpecError, match=r"kernel failed \(ValueError: boom\)") as caught:
+        solve(model, PARAMS, 1)
+    assert "\n" not in str(caught.value)

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit, prange, types
 
-__all__ = ["KERNEL_SIGNATURE", "LANES", "run_patients"]
+__all__ = ["KERNEL_CONTRACT", "KERNEL_SIGNATURE", "LANES", "run_patients"]
 
 LANES = 64
 """Patients per block: enough for the compiler to vectorise the loops over them."""
@@ -45,6 +45,12 @@ _b1 = types.boolean[::1]
 
 KERNEL_SIGNATURE = types.void(_f1, _f2, _f2, _f2)
 """``remainder_kernel(t, y, p, out)``: C-contiguous float64, shapes (k,), (n, k), (q, k), (n, k)."""
+
+KERNEL_CONTRACT = (
+    "a numba-compiled function (@numba.njit) kernel(t, y, p, out) of float64 C-contiguous "
+    "arrays t (k,), y (n_states, k), p (n_parameters, k), out (n_states, k), returning None"
+)
+""":data:`KERNEL_SIGNATURE` in words, for messages."""
 
 _KERNEL = types.FunctionType(KERNEL_SIGNATURE)
 
@@ -225,7 +231,7 @@ def _panel(
     nu = z.shape[0]
     nl = x.size
     m = theta.size
-    cols = 2 * (m + 1) + 1
+    cols = 2 * (m + 1)
     n_r = reads.size
     # the drivers at the nodes (column m: at the start a)
     for k in range(nu):
@@ -243,8 +249,6 @@ def _panel(
         for b in range(nl):
             tt[col * nl + b] = t
             tt[(m + 1 + col) * nl + b] = t
-    for b in range(nl):
-        tt[(cols - 1) * nl + b] = a
     for i in range(n_r):
         ri = reads[i]
         for col in range(m + 1):
@@ -256,14 +260,10 @@ def _panel(
                     y[ri, base + b] += v_reads[i, k, b] * zc[k, col, b]
             for b in range(nl):
                 y[ri, (m + 1) * nl + base + b] = y[ri, base + b]
-        for b in range(nl):
-            y[ri, (cols - 1) * nl + b] = y[ri, m * nl + b]
     for col in range(m + 1):
         for b in range(nl):
             y[x_row, col * nl + b] = 0.0
             y[x_row, (m + 1 + col) * nl + b] = 1.0
-    for b in range(nl):
-        y[x_row, (cols - 1) * nl + b] = 2.0 * abs(x[b]) + 1.0
     for j in range(cols * nl):
         r[x_row, j] = 0.0
     remainder(tt, y, kp, r)
@@ -399,7 +399,7 @@ def _dense(
 @njit(cache=True, error_model="numpy")
 def _new_buffers(n_states, nu, m, n_out):  # pragma: no cover
     """Return flat scratch for :func:`_work` views of up to :data:`LANES` lanes."""
-    cols = 2 * (m + 1) + 1
+    cols = 2 * (m + 1)
     return (
         np.zeros(nu * (m + 1) * LANES),  # zc
         np.zeros(cols * LANES),  # tt
@@ -418,7 +418,7 @@ def _new_buffers(n_states, nu, m, n_out):  # pragma: no cover
 @njit(cache=True, error_model="numpy")
 def _work(buf, n_states, nu, m, nl):  # pragma: no cover
     """Return the scratch of :func:`_panel` for ``nl`` lanes, as views of ``buf``."""
-    cols = 2 * (m + 1) + 1
+    cols = 2 * (m + 1)
     work = (
         buf[0][: nu * (m + 1) * nl].reshape((nu, m + 1, nl)),
         buf[1][: cols * nl],
@@ -480,7 +480,7 @@ def _refine(
     n_r = reads.size
     n_q = kp_raw.shape[0]
     n_states = out.shape[1]
-    cols = 2 * (m + 1) + 1
+    cols = 2 * (m + 1)
     half = 0.5 * w0
     mid = a0 + half
     o_mid = o0
@@ -619,7 +619,7 @@ def _refine(
                 x[b] = x_end[i]
                 peak[b] = max(peak[b], abs(x[b]))
                 n_acc[b] += 1
-            elif depth >= max_depth or not math.isfinite(x_end[i]):
+            elif depth >= max_depth:
                 failed[b] = True
             else:
                 lanes[n_child] = b  # lanes[:i] are no longer read
@@ -650,6 +650,46 @@ def _refine(
                 n_child,
             )
             top += 2
+
+
+@njit(cache=True, error_model="numpy")
+def _probe(remainder, work, kp, x, reads, x_row, m, probes, p0, s):  # pragma: no cover
+    """Record, per lane, the kernel where the drivers it reads are largest in this panel.
+
+    After :func:`_panel` the buffers hold the kernel at ``x = 0`` and ``x = 1``
+    at the nodes and the start; one more call at ``x = 2 |x| + 1`` tests
+    affinity. ``probes[p0 + b, s]`` gets the time, the read states, that ``x``
+    and the three values, for :meth:`~mscsim.engine.driven._Setup.check`.
+    """
+    tt, y, r = work[1], work[2], work[3]
+    nl = x.size
+    n_r = reads.size
+    best = np.zeros(nl, dtype=np.int64)
+    size = np.full(nl, -1.0)
+    for col in range(m + 1):
+        for b in range(nl):
+            v = 0.0
+            for i in range(n_r):
+                v += abs(y[reads[i], col * nl + b])
+            if v > size[b]:
+                size[b] = v
+                best[b] = col
+    for b in range(nl):
+        j = best[b] * nl + b
+        probes[p0 + b, s, 0] = tt[j]
+        for i in range(n_r):
+            probes[p0 + b, s, 1 + i] = y[reads[i], j]
+        probes[p0 + b, s, 2 + n_r] = r[x_row, j]
+        probes[p0 + b, s, 3 + n_r] = r[x_row, (m + 1) * nl + j]
+    for col in range(m + 1):
+        for b in range(nl):
+            y[x_row, col * nl + b] = 2.0 * abs(x[b]) + 1.0 if math.isfinite(x[b]) else 1.0
+    for j in range(r.shape[1]):
+        r[x_row, j] = 0.0
+    remainder(tt, y, kp, r)
+    for b in range(nl):
+        probes[p0 + b, s, 1 + n_r] = y[x_row, best[b] * nl + b]
+        probes[p0 + b, s, 4 + n_r] = r[x_row, best[b] * nl + b]
 
 
 # --------------------------------------------------------------------------- the run
@@ -747,7 +787,7 @@ def run_patients(
     n_states = out.shape[1]
     n_seg = seg_t.shape[0]
     n_w = nominal_w.size
-    cols = 2 * (m + 1) + 1
+    cols = 2 * (m + 1)
     rule = (
         rule_rows[0],
         rule_rows[1],
@@ -881,17 +921,7 @@ def run_patients(
                     work,
                 )
                 if start:
-                    r = work[3]
-                    yv = work[2]
-                    for b in range(LANES):
-                        p = g * LANES + b
-                        probes[p, s, 0] = a
-                        for i in range(n_r):
-                            probes[p, s, 1 + i] = yv[reads[i], m * LANES + b]
-                        probes[p, s, 1 + n_r] = yv[x_row, (cols - 1) * LANES + b]
-                        probes[p, s, 2 + n_r] = r[x_row, m * LANES + b]
-                        probes[p, s, 3 + n_r] = r[x_row, (2 * m + 1) * LANES + b]
-                        probes[p, s, 4 + n_r] = r[x_row, (cols - 1) * LANES + b]
+                    _probe(remainder, work, kp_g, x, reads, x_row, m, probes, g * LANES, s)
                 n_o = _dense(
                     a,
                     w,
@@ -929,9 +959,7 @@ def run_patients(
                         x[b] = x_end[b]
                         peak[b] = max(peak[b], abs(x[b]))
                         n_acc[b] += 1
-                    elif not math.isfinite(x_end[b]):
-                        failed[b] = True
-                    else:
+                    else:  # including an end that overflowed: a shorter panel may not
                         need[n_need] = b
                         n_need += 1
                 for i in range(n_o):
@@ -975,9 +1003,10 @@ def run_patients(
                 while o < hi and times[o] < panel_aw[j, 2]:
                     o += 1
             if s == n_seg - 1:
-                for oo in range(o, hi):  # outputs at the very end
-                    for b in range(LANES):
-                        out[oo, x_row, g * LANES + b] = x[b]
+                for oo in range(lo, hi):  # outputs at the very end: the state there
+                    if times[oo] >= seg_t[s, 1]:
+                        for b in range(LANES):
+                            out[oo, x_row, g * LANES + b] = x[b]
         for b in range(LANES):
             p = g * LANES + b
             counts[p, 0] = n_acc[b]

@@ -55,6 +55,7 @@ solves at ``rtol`` 1e-3, 1e-6 and 1e-9, and the order ``2m`` with equal panels.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -100,6 +101,10 @@ UNIT_DAY = 1.0
 """Panels shorter than this get a proportional share of the tolerance."""
 
 ProgressCallback = Callable[[int, int], None]
+
+_KERNEL_TURN = threading.Lock()
+"""Compiled runs take turns: each already uses every core, and numba's default
+threading layer cannot run two parallel kernels of one process at once (it aborts)."""
 
 
 # --------------------------------------------------------------------------- quadrature
@@ -229,7 +234,7 @@ class _Stretch:
     k_end: int
     t0: float
     t1: float
-    outputs: NDArray[np.intp]  # output indices in [t0, t1), and t1 itself for the last
+    outputs: NDArray[np.intp]  # output indices in [t0, t1); from t0 on for the last
 
 
 def _stretches(schedule: Schedule) -> list[_Stretch]:
@@ -241,7 +246,9 @@ def _stretches(schedule: Schedule) -> list[_Stretch]:
         last = si + 1 == len(starts)
         k_end = bp.size - 1 if last else starts[si + 1]
         t0, t1 = float(bp[k]), float(bp[k_end])
-        inside = np.flatnonzero((times >= t0) & ((times < t1) | (last & (times <= t1))))
+        # The last stretch takes every later output (one within TIME_TOL_DAY of a
+        # dose at the last breakpoint too: it reads the state there).
+        inside = np.flatnonzero((times >= t0) & ((times < t1) | last))
         out.append(_Stretch(k, k_end, t0, t1, inside))
     return out
 
@@ -701,9 +708,8 @@ class _Setup:
     ) -> tuple[Array, int, int]:
         """Run the compiled kernel; return the states (a view), panels and kernel calls."""
         from numba.core.dispatcher import Dispatcher
-        from numba.core.errors import NumbaError
 
-        from mscsim.engine.compiled import KERNEL_SIGNATURE, LANES, run_patients
+        from mscsim.engine.compiled import KERNEL_CONTRACT, LANES, run_patients
 
         model, schedule, structure = self.model, self.schedule, self.s
         n_states, n = self.y0.shape
@@ -742,12 +748,15 @@ class _Setup:
             spans = _panels(t0, t1)
             first = len(panel_rows)
             for j, (ta, w) in enumerate(spans):
-                bound = spans[j + 1][0] if j + 1 < len(spans) else t1
+                # The last panel of the run also tests the outputs at its end (as
+                # the NumPy path does); an output at t1 belongs to the next stretch.
+                end = math.inf if si + 1 == n_seg else t1
+                bound = spans[j + 1][0] if j + 1 < len(spans) else end
                 panel_rows.append((ta, w, bound))
                 hit = np.flatnonzero(nominal == w)
                 panel_wi.append(int(hit[0]) if hit.size else -1)
             seg_panels[si] = first, len(panel_rows)
-            if in_seg.size:
+            if in_seg.size and spans:
                 starts_abs = np.array([ta for ta, _ in spans])
                 owner = np.searchsorted(starts_abs, times[in_seg], side="right") - 1
                 ta_o = starts_abs[owner]
@@ -780,10 +789,7 @@ class _Setup:
         kernel = model.remainder_kernel  # type: ignore[attr-defined]
         kernel = getattr(kernel, "__func__", kernel)  # a dispatcher bound as a method
         if not isinstance(kernel, Dispatcher):
-            raise SpecError(
-                f"remainder_kernel = {kernel!r}: must be a numba-compiled function "
-                f"(@numba.njit) with the signature {KERNEL_SIGNATURE}"
-            )
+            raise SpecError(f"remainder_kernel = {kernel!r}: must be {KERNEL_CONTRACT}")
         arguments = (
             kernel,
             blocks(self.drivers.lam),
@@ -822,13 +828,17 @@ class _Setup:
             probes,
         )
         try:
-            run_patients(*arguments)
-        except (NumbaError, TypeError) as exc:
-            text = str(exc).strip()
-            reason = text.splitlines()[0] if text else type(exc).__name__
+            with _KERNEL_TURN:
+                run_patients(*arguments)
+        except MemoryError:
+            raise
+        except Exception as exc:  # a kernel that fails to compile or raises: the user's code
+            cause = exc.__cause__ or exc
+            text = str(cause).strip()
+            reason = text.splitlines()[0] if text else ""
             raise SpecError(
-                f"remainder_kernel: {model.name}'s kernel does not compile for the signature "
-                f"{KERNEL_SIGNATURE}: {reason}"
+                f"remainder_kernel: {model.name}'s kernel failed ({type(cause).__name__}: "
+                f"{reason}); it must be {KERNEL_CONTRACT}"
             ) from None
         out, status, counts, probes = out[:, :, :n], status[:n], counts[:n], probes[:n]
         self.check(probes, status)
@@ -1010,7 +1020,7 @@ def integrate_driven(
                 None, seg, ta, w, z, xv, peak, (inside, theta), x_buf, start=j == 0, probe=j == 0
             )
             np.maximum(peak, np.abs(xv), out=peak, where=np.isfinite(xv))
-        x_buf[out_idx[times[out_idx] == t1]] = xv
+        x_buf[out_idx[times[out_idx] >= t1]] = xv
         if progress is not None:
             progress(st.k_end + 1, bp.size)
     if keep[x]:
