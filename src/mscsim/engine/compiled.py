@@ -192,6 +192,24 @@ def _doubled(e: np.ndarray, f: np.ndarray, slot: int, inputs: bool) -> None:  # 
                     f[slot, k, j, b] = f[slot - 1, k, j, b] * (e1 + 1.0)
 
 
+@njit(cache=True, error_model="numpy")
+def _accept(block, b, e, f, slot, lane, has_c, x_end):  # pragma: no cover
+    """Move lane ``b`` of ``block`` to the end of a panel it passed.
+
+    The drivers by the panel's exact factors (``e``, ``f`` at ``slot``, column of
+    ``lane`` there), the driven state to ``x_end``, its peak with it.
+    """
+    z, c, _g0, x, peak = block
+    m = e.shape[2] - 1
+    for k in range(z.shape[0]):
+        zk = e[slot, k, m, lane] * z[k, b]
+        if has_c:
+            zk += f[slot, k, m, lane] * c[k, b]
+        z[k, b] = zk
+    x[b] = x_end
+    peak[b] = max(peak[b], abs(x_end))
+
+
 # --------------------------------------------------------------------------- a panel
 
 
@@ -203,11 +221,7 @@ def _panel(
     start,
     ei,
     has_c,
-    z,
-    c,
-    g0,
-    x,
-    peak,
+    block,
     lane,
     e_all,
     f_all,
@@ -219,11 +233,13 @@ def _panel(
 ):  # pragma: no cover
     """Cross ``[a, a + w]`` in every lane of a block; write the outcome into ``work``.
 
-    ``lane`` holds the block's patients: ``lam`` ``(nu, L)``, ``v_reads``
+    ``block`` holds the lanes' state at ``a`` (``z``, ``c``, ``g0``, ``x``,
+    ``peak``); ``lane`` their patients: ``lam`` ``(nu, L)``, ``v_reads``
     ``(r, nu, L)``, ``a_xx`` ``(L,)``, ``a_xu`` ``(nu, L)``, ``kp`` ``(q, cols L)``.
     ``work`` holds the scratch and the results (``x_end``, ``ok``, ``near``,
     the tails, ``grow``, ``cc``, ``hh`` for dense output).
     """
+    z, c, g0, x, peak = block
     _lam, v_reads, a_xx, a_xu, kp, has_xu = lane
     zc, tt, y, r, cc, gg, hh, lam_nodes, csum, res = work
     theta, weight, at_start, q, coef3 = rule
@@ -581,11 +597,7 @@ def _refine(
             start,
             0,
             has_c,
-            zc_,
-            cc_,
-            g0_,
-            x_,
-            peak_,
+            (zc_, cc_, g0_, x_, peak_),
             (lam_, vr_, axx_, axu_, kp_, has_xu),
             e_,
             f_,
@@ -611,13 +623,7 @@ def _refine(
             if ok[i] > 0.0:
                 for j in range(n_o):
                     out[o_a + j, x_row, p0 + b] = x_out[j, i]
-                for k in range(nu):
-                    zk = e_[0, k, m, i] * z[k, b]
-                    if has_c:
-                        zk += f_[0, k, m, i] * c[k, b]
-                    z[k, b] = zk
-                x[b] = x_end[i]
-                peak[b] = max(peak[b], abs(x[b]))
+                _accept(block, b, e_, f_, 0, i, has_c, x_end[i])
                 n_acc[b] += 1
             elif depth >= max_depth:
                 failed[b] = True
@@ -848,6 +854,7 @@ def run_patients(
             has_c = seg_has_c[s]
             c = seg_c[s, g * nu : (g + 1) * nu]
             g0 = seg_g0[s, g]
+            block = (z, c, g0, x, peak)
             for k in range(nu):
                 for b in range(LANES):
                     z[k, b] += seg_dz[s, g * nu + k, b]
@@ -906,11 +913,7 @@ def run_patients(
                     start,
                     ei,
                     has_c,
-                    z,
-                    c,
-                    g0,
-                    x,
-                    peak,
+                    block,
                     lane,
                     e_all,
                     f_all,
@@ -951,13 +954,7 @@ def run_patients(
                     if not math.isfinite(x[b]):
                         failed[b] = True
                     elif ok[b] > 0.0:
-                        for k in range(nu):
-                            zk = e_all[ei, k, m, b] * z[k, b]
-                            if has_c:
-                                zk += f_all[ei, k, m, b] * c[k, b]
-                            z[k, b] = zk
-                        x[b] = x_end[b]
-                        peak[b] = max(peak[b], abs(x[b]))
+                        _accept(block, b, e_all, f_all, ei, b, has_c, x_end[b])
                         n_acc[b] += 1
                     else:  # including an end that overflowed: a shorter panel may not
                         need[n_need] = b
@@ -982,7 +979,7 @@ def run_patients(
                             o,
                             hi,
                             has_c,
-                            (z, c, g0, x, peak),
+                            block,
                             lane,
                             kp[g],
                             failed,

@@ -260,6 +260,52 @@ def _stretch_inputs(schedule: Schedule, k: int, n: int, s_cols: Array) -> Array:
     return out
 
 
+def _stretch_terms(
+    model: Model,
+    params: Params,
+    schedule: Schedule,
+    st: _Stretch,
+    s_cols: Array,
+    drivers: _Drivers,
+    structure: DrivenStructure,
+    splits: dict[object, Array],
+) -> tuple[Array, Array, Array, Array]:
+    """Return a stretch's boluses and constant inputs: ``(dz, dx, c, g0)``.
+
+    ``dz`` (``(nu, n)``, modal) and ``dx`` (``(n,)``) are its boluses into the
+    drivers and the driven state; ``c`` and ``g0`` its constant inputs to them.
+    ``splits`` keeps each route's dose split from one stretch to the next.
+    """
+    n_states, n = len(model.states), drivers.lam.shape[0]
+    u_rows, x = structure.drivers, structure.driven
+    dz = np.zeros((u_rows.size, n))
+    dx = np.zeros(n)
+    for route, cells in schedule.boluses[st.k]:
+        if route not in splits:
+            splits[route] = np.broadcast_to(model.dose_split(route, params), (n_states, n))
+        split = splits[route] * cells
+        dz += np.einsum("pij,jp->ip", drivers.vinv, split[u_rows])
+        dx += split[x]
+    inputs = _stretch_inputs(schedule, st.k, n, s_cols)
+    c = np.einsum("pij,jp->ip", drivers.vinv, inputs[u_rows])
+    return dz, dx, c, inputs[x]
+
+
+def _positions(spans: list[tuple[float, float]], times: Array) -> tuple[NDArray[np.intp], Array]:
+    """Return each output's panel (the one whose [start, next start) holds it) and its place.
+
+    The place is ``(t - start) / width``, at most 1; at most 0 means at the panel's start.
+    """
+    if not spans:  # a stretch of no length: its outputs are at its start
+        return np.full(times.size, -1, dtype=np.intp), np.zeros(times.size)
+    starts = np.array([ta for ta, _ in spans])
+    widths = np.array([w for _, w in spans])
+    owner = np.searchsorted(starts, times, side="right") - 1
+    with np.errstate(invalid="ignore"):
+        place = np.minimum((times - starts[owner]) / widths[owner], 1.0)
+    return owner, place
+
+
 # --------------------------------------------------------------------------- drivers
 
 
@@ -664,32 +710,20 @@ def _drivers_at_outputs(
                 np.maximum(target, 0.0, out=target)
 
 
+@dataclass(frozen=True)
 class _Setup:
     """One run's data laid out for :func:`mscsim.engine.compiled.run_patients`."""
 
-    def __init__(
-        self,
-        model: Model,
-        params: Params,
-        prepared: Params,
-        schedule: Schedule,
-        y0: Array,
-        structure: DrivenStructure,
-        drivers: _Drivers,
-        a_xx: Array,
-        a_xu: Array | None,
-        s_cols: Array,
-    ) -> None:
-        self.model = model
-        self.params = params
-        self.prepared = prepared
-        self.schedule = schedule
-        self.y0 = y0
-        self.s = structure
-        self.drivers = drivers
-        self.a_xx = a_xx
-        self.a_xu = a_xu
-        self.s_cols = s_cols
+    model: Model
+    params: Params
+    prepared: Params
+    schedule: Schedule
+    y0: Array
+    s: DrivenStructure
+    drivers: _Drivers
+    a_xx: Array
+    a_xu: Array | None
+    s_cols: Array
 
     def kernel_parameters(self, n: int) -> Array:
         """Return ``(n, k)``: the prepared parameters the kernel reads, patient by patient."""
@@ -732,18 +766,15 @@ class _Setup:
         panel_rows: list[tuple[float, float, float]] = []
         panel_wi: list[int] = []
         out_rows = np.zeros((times.size, NODES))
+        splits: dict[object, Array] = {}
         for si, st in enumerate(stretches):
             t0, t1, in_seg = st.t0, st.t1, st.outputs
             seg_t[si] = t0, t1
-            for route, cells in schedule.boluses[st.k]:
-                split = np.broadcast_to(model.dose_split(route, self.params), (n_states, n)) * cells
-                seg_dz[si] += np.einsum("pij,jp->pi", vinv, split[u_rows])
-                seg_dx[si] += split[x]
-            inputs = _stretch_inputs(schedule, st.k, n, self.s_cols)
-            c = np.einsum("pij,jp->pi", vinv, inputs[u_rows])
+            dz, dx, c, g0 = _stretch_terms(
+                model, self.params, schedule, st, self.s_cols, self.drivers, structure, splits
+            )
+            seg_dz[si], seg_dx[si], seg_c[si], seg_g0[si] = dz.T, dx, c.T, g0
             seg_has_c[si] = bool(np.any(c))
-            seg_c[si] = c
-            seg_g0[si] = inputs[x]
             seg_out[si] = (in_seg[0], in_seg[-1] + 1) if in_seg.size else (0, 0)
             spans = _panels(t0, t1)
             first = len(panel_rows)
@@ -756,14 +787,10 @@ class _Setup:
                 hit = np.flatnonzero(nominal == w)
                 panel_wi.append(int(hit[0]) if hit.size else -1)
             seg_panels[si] = first, len(panel_rows)
-            if in_seg.size and spans:
-                starts_abs = np.array([ta for ta, _ in spans])
-                owner = np.searchsorted(starts_abs, times[in_seg], side="right") - 1
-                ta_o = starts_abs[owner]
-                w_o = np.array([w for _, w in spans])[owner]
-                inside = times[in_seg] > ta_o
-                theta = np.minimum((times[in_seg][inside] - ta_o[inside]) / w_o[inside], 1.0)
-                out_rows[in_seg[inside]] = rule.rows(theta)
+            if in_seg.size:
+                _, place = _positions(spans, times[in_seg])
+                inside = place > 0.0
+                out_rows[in_seg[inside]] = rule.rows(place[inside])
         pad = -n % LANES
         n_blocks = (n + pad) // LANES
 
@@ -866,7 +893,7 @@ class _Setup:
         nr = structure.reads.size
         y = np.zeros((len(model.states), rows.size))
         y[structure.reads] = pr[:, 1 : 1 + nr].T
-        params = take_rows(self.prepared, patients) if n > 1 else self.prepared
+        params = take_rows(self.prepared, patients)
         x = structure.driven
         got = []
         for value in (0.0, 1.0, None):
@@ -994,30 +1021,35 @@ def integrate_driven(
     peak = np.abs(xv)
     for st in _stretches(schedule):
         t0, t1, out_idx = st.t0, st.t1, st.outputs
-        for route, cells in schedule.boluses[st.k]:
-            if route not in splits:
-                splits[route] = np.broadcast_to(model.dose_split(route, params), (n_states, n))
-            split = splits[route] * cells
-            z = z + np.einsum("pij,jp->ip", drivers.vinv, split[u_rows])
-            xv = xv + split[x]
-        inputs = _stretch_inputs(schedule, st.k, n, s_cols)
-        c = np.einsum("pij,jp->ip", drivers.vinv, inputs[u_rows])
-        seg = _Segment(c if np.any(c) else None, inputs[x])
+        dz, dx, c, g0 = _stretch_terms(
+            model, params, schedule, st, s_cols, drivers, structure, splits
+        )
+        z = z + dz
+        xv = xv + dx
+        seg = _Segment(c if np.any(c) else None, g0)
         if out_idx.size:
             block = out[out_idx[0] : out_idx[-1] + 1]  # outputs of a segment are consecutive
             _drivers_at_outputs(lam_t, v_t, z, seg.c, t0, times[out_idx], block, u_rows, clip)
         np.maximum(peak, np.abs(xv), out=peak)
         spans = _panels(t0, t1)
-        starts_abs = np.array([ta for ta, _ in spans])
-        # Each output belongs to the one panel whose [start, next start) holds it.
-        owner = np.searchsorted(starts_abs, times[out_idx], side="right") - 1
+        owner, place = _positions(spans, times[out_idx])
         for j, (ta, w) in enumerate(spans):
-            mine = out_idx[owner == j]
-            x_buf[mine[times[mine] <= ta]] = xv
-            inside = mine[times[mine] > ta]
-            theta = np.minimum((times[inside] - ta) / w, 1.0)
+            mine = owner == j
+            at_start = mine & (place <= 0.0)
+            x_buf[out_idx[at_start]] = xv
+            inside = mine & ~at_start
             z, xv = panels.panel(
-                None, seg, ta, w, z, xv, peak, (inside, theta), x_buf, start=j == 0, probe=j == 0
+                None,
+                seg,
+                ta,
+                w,
+                z,
+                xv,
+                peak,
+                (out_idx[inside], place[inside]),
+                x_buf,
+                start=j == 0,
+                probe=j == 0,
             )
             np.maximum(peak, np.abs(xv), out=peak, where=np.isfinite(xv))
         x_buf[out_idx[times[out_idx] >= t1]] = xv
