@@ -13,7 +13,15 @@ from tests.engine.test_accuracy import StiffNonlinear
 
 from mscsim import ResolvedDose, Route, simulate
 from mscsim.engine import FastSolver
-from mscsim.engine.adaptive import fixed_steps, integrate_adaptive, phi_scalars
+from mscsim.engine.adaptive import (
+    _lapack_modes,
+    _structured_modes,
+    _triangular_blocks,
+    fixed_steps,
+    integrate_adaptive,
+    phi_scalars,
+    real_modes,
+)
 from mscsim.engine.events import build_schedule
 from mscsim.models.base import Array, ModelBase, Params, full_rhs
 
@@ -325,3 +333,143 @@ def test_nonnegative_states_never_leave_the_engine_negative() -> None:
     params["ke"] = np.array([4000.0])  # very stiff, with rounding around 0 after the dose
     states = run(FastSolver(rtol=1e-3, atol=1e-3), params)
     assert (states[:2] >= 0).all()
+
+
+# --------------------------------------------------------------------------- modes in closed form
+
+
+def block_triangular(rng: np.random.Generator, size: int, sizes: tuple[int, ...]) -> Array:
+    """Return ``size`` random matrices, block lower triangular (blocks ``sizes``) after a shuffle.
+
+    Pairs are compartments exchanging cells (real, distinct roots); each block
+    feeds some later states; the states are then shuffled.
+    """
+    n = sum(sizes)
+    a = np.zeros((size, n, n))
+    start = 0
+    for s in sizes:
+        rows = slice(start, start + s)
+        a[:, rows, rows] = -rng.uniform(0.1, 10.0, (size, s, s)) * np.eye(s)
+        if s == 2:
+            a[:, start, start + 1] = rng.uniform(0.1, 5.0, size)
+            a[:, start + 1, start] = rng.uniform(0.1, 5.0, size)
+        later = n - start - s
+        if later:
+            feeds = rng.random((later, s)) < 0.6
+            a[:, start + s :, rows] = feeds * rng.uniform(0.0, 3.0, (size, later, s))
+        start += s
+    order = rng.permutation(n)
+    return np.ascontiguousarray(a[:, order][:, :, order])
+
+
+def reconstruction_error(a: Array, lam: Array, v: Array, vinv: Array) -> Array:
+    """Return ``|V diag(lam) V^-1 - A|`` over ``|A|`` (largest entries), per matrix."""
+    rebuilt = np.einsum("pij,pj,pjk->pik", v, lam, vinv)
+    out: Array = np.abs(rebuilt - a).max(axis=(1, 2)) / np.abs(a).max(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("sizes", [(1,), (2,), (2, 1, 1, 1), (1, 2, 2, 1), (2, 2, 2), (1, 1, 1)])
+def test_block_triangular_modes_rebuild_the_matrix_and_agree_with_lapack(
+    sizes: tuple[int, ...],
+) -> None:
+    rng = np.random.default_rng(sum(sizes) * 10 + len(sizes))
+    a = block_triangular(rng, 200, sizes)
+    blocks = _triangular_blocks(a[0] != 0.0)
+    assert blocks is not None
+    served = _structured_modes(a, blocks)[-1]
+    assert served.mean() > 0.9  # nearly equal eigenvalues go to LAPACK
+    lam, v, vinv, ok = real_modes(a)
+    lam_ref, _, _, ok_ref = _lapack_modes(a)
+    assert ok.tolist() == ok_ref.tolist()
+    # Backward stable: the error is rounding times V's condition number (as LAPACK's).
+    bound = 16 * np.finfo(float).eps * np.linalg.cond(v[ok], "fro")
+    assert (reconstruction_error(a[ok], lam[ok], v[ok], vinv[ok]) <= bound).all()
+    np.testing.assert_allclose(
+        np.einsum("pij,pjk->pik", vinv, v)[ok],
+        np.broadcast_to(np.eye(a.shape[1]), v[ok].shape),
+        atol=1e-10,
+    )
+    np.testing.assert_allclose(np.linalg.norm(v[ok], axis=1), 1.0, rtol=1e-14)
+    scale = np.abs(lam_ref).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        np.sort(lam, axis=1), np.sort(lam_ref, axis=1), rtol=0, atol=1e-12 * scale.max()
+    )
+
+
+def test_the_benchmark_kinetics_take_the_closed_form() -> None:
+    # Lung and blood exchange cells; blood feeds liver/spleen and target; all secrete the factor.
+    rng = np.random.default_rng(5)
+    size = 500
+    lung, blood, organ, target, factor = range(5)
+
+    def rate(lo: float, hi: float) -> Array:
+        return rng.uniform(lo, hi, size)
+
+    a = np.zeros((size, 5, 5))
+    a[:, lung, lung], a[:, lung, blood] = -rate(500, 1500), rate(1, 20)
+    a[:, blood, lung], a[:, blood, blood] = rate(50, 150), -rate(20, 60)
+    a[:, organ, blood], a[:, organ, organ] = rate(1, 20), -rate(0.5, 2)
+    a[:, target, blood], a[:, target, target] = rate(0.1, 2), -rate(0.1, 1)
+    a[:, factor, :4] = rate(0.01, 1)[:, None]
+    a[:, factor, factor] = -rate(0.1, 3)
+    blocks = _triangular_blocks(a[0] != 0.0)
+    assert blocks is not None and [b.tolist() for b in blocks] == [[0, 1], [2], [3], [4]]
+    lam, v, vinv, ok = real_modes(a)
+    assert _structured_modes(a, blocks)[-1].mean() > 0.95
+    assert ok.tolist() == _lapack_modes(a)[3].tolist()
+    assert (reconstruction_error(a[ok], lam[ok], v[ok], vinv[ok]) < 1e-13).all()
+
+
+def test_matrices_the_closed_form_cannot_take_go_to_lapack_unchanged() -> None:
+    pair = np.array([[-1.0, 2.0, 0.0], [-3.0, -1.5, 0.0], [1.0, 1.0, -0.7]])  # complex roots
+    equal = np.array([[-1.0, 0.0, 0.0], [0.5, -2.0, 0.0], [0.5, 0.0, -2.0]])  # equal rates
+    cycle = np.array([[-1.0, 0.0, 0.3], [0.5, -2.0, 0.0], [0.0, 0.4, -3.0]])  # 3-state cycle
+    for a in (pair, equal):
+        blocks = _triangular_blocks(a != 0.0)
+        assert blocks is not None
+        assert not _structured_modes(a[None], blocks)[-1][0]
+    assert _triangular_blocks(cycle != 0.0) is None
+    batch = np.stack([pair, equal, cycle, equal])
+    got, want = real_modes(batch), _lapack_modes(batch)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert got[3].tolist() == [False, True, True, True]
+    lam, v, vinv, _ = got
+    assert (reconstruction_error(batch[1:], lam[1:], v[1:], vinv[1:]) < 1e-14).all()
+
+
+def test_a_matrix_gets_the_same_modes_alone_or_in_a_batch_of_other_patterns() -> None:
+    rng = np.random.default_rng(8)
+    a = np.concatenate(
+        [block_triangular(rng, 20, (2, 1, 1, 1)), block_triangular(rng, 20, (1, 2, 2))]
+    )
+    a = a[rng.permutation(a.shape[0])]
+    whole = real_modes(a)
+    for i in (0, 7, 39):
+        alone = real_modes(a[i : i + 1])
+        for w, one in zip(whole, alone, strict=True):
+            np.testing.assert_array_equal(w[i], one[0])
+
+
+def test_a_singular_eigenvector_matrix_is_refused_and_the_others_kept() -> None:
+    # A defective matrix (a Jordan block) has no basis of eigenvectors.
+    jordan = np.array([[-1.0, 1.0], [0.0, -1.0]])
+    fine = np.array([[-1.0, 0.0], [1.0, -2.0]])
+    lam, v, vinv, ok = real_modes(np.stack([fine, jordan, fine]))
+    assert ok.tolist() == [True, False, True]
+    np.testing.assert_array_equal(v[1], np.eye(2))
+    np.testing.assert_array_equal(vinv[1], np.eye(2))
+    assert (reconstruction_error(fine[None], lam[:1], v[:1], vinv[:1]) < 1e-15).all()
+
+
+def test_the_condition_number_of_a_batch_with_a_singular_matrix_is_numpys() -> None:
+    from mscsim.engine.adaptive import _condition
+
+    v = np.stack(
+        [np.eye(3), np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 0.0, 1.0]]), 2 * np.eye(3)]
+    )
+    cond, vinv = _condition(v)
+    np.testing.assert_array_equal(cond, np.linalg.cond(v, "fro"))
+    assert cond[1] == np.inf
+    np.testing.assert_array_equal(vinv[[0, 2]], np.linalg.inv(v[[0, 2]]))

@@ -261,24 +261,249 @@ def _real_where_rounding(
 def real_modes(a: Array) -> tuple[Array, Array, Array, NDArray[np.bool_]]:
     """Diagonalise each ``A = V diag(lam) V^-1`` (``(P, n, n)``) where that is safe.
 
-    Returns ``lam`` ``(P, n)``, ``V``, ``V^-1`` and, per matrix, whether its
-    eigenpairs are real (after :func:`_real_where_rounding`) and ``V``'s condition
-    number (Frobenius) is below :data:`MAX_CONDITION`. Other matrices get ``lam = 0`` and
-    ``V = I``; their patients go to another backend.
+    Returns ``lam`` ``(P, n)``, ``V`` (unit columns), ``V^-1`` and, per matrix,
+    whether its eigenpairs are real and ``V``'s condition number (Frobenius) is
+    below :data:`MAX_CONDITION`. Other matrices get ``lam = 0`` and ``V = I``;
+    their patients go to another backend. Modes come in no particular order.
+
+    A matrix whose compartments feed each other one way except for pairs (block
+    triangular with blocks of 1 or 2 states, well separated real eigenvalues) is
+    diagonalised in closed form (:func:`_structured_modes`); the others by
+    LAPACK (:func:`_lapack_modes`). Which one depends on the matrix only, not on
+    the batch it is in.
     """
+    size, n = a.shape[:2]
+    lam, v, vinv = np.zeros((size, n)), np.zeros((size, n, n)), np.zeros((size, n, n))
+    cond = np.full(size, np.inf)
+    rest = np.ones(size, dtype=bool)
+    for idx in _pattern_groups(a) if n else []:
+        blocks = _triangular_blocks(a[idx[0]] != 0.0)
+        if blocks is None:
+            continue
+        whole = idx.size == size
+        modes = _structured_modes(a if whole else a[idx], blocks)
+        if whole:
+            lam, v, vinv, cond, done = modes
+            rest = ~done
+        else:
+            done = modes[-1]
+            mine = idx[done]
+            lam[mine], v[mine], vinv[mine], cond[mine] = (f[done] for f in modes[:-1])
+            rest[mine] = False
+    ok = ~rest & (cond < MAX_CONDITION)
+    if rest.any():
+        idx = np.flatnonzero(rest)
+        lam[idx], v[idx], vinv[idx], ok[idx] = _lapack_modes(a[idx])
+    off = ~ok
+    if off.any():
+        lam[off], v[off], vinv[off] = 0.0, np.eye(n), np.eye(n)
+    return lam, v, vinv, ok
+
+
+def _lapack_modes(a: Array) -> tuple[Array, Array, Array, NDArray[np.bool_]]:
+    """Return :func:`real_modes` from :func:`numpy.linalg.eig` (any matrix)."""
     n = a.shape[1]
     with np.errstate(all="ignore"):
         lam, v = np.linalg.eig(a)
         lam, v = _real_where_rounding(a, lam, v)
         real = np.all(lam.imag == 0.0, axis=1) & np.all(v.imag == 0.0, axis=(1, 2))
         v = np.ascontiguousarray(v.real)
-        # The Frobenius condition number bounds the 2-norm one from above and costs
-        # an inverse, not an SVD (a fifth of the cost; within n of the 2-norm one).
-        cond = np.linalg.cond(v, "fro") if n else np.ones(a.shape[0])
+        cond, vinv = _condition(v)
     ok = real & np.isfinite(cond) & (cond < MAX_CONDITION)
-    v = np.where(ok[:, None, None], v, np.eye(n))
+    eye = np.eye(n)
+    v = np.where(ok[:, None, None], v, eye)
     lam = np.where(ok[:, None], lam.real, 0.0)
-    return lam, v, np.linalg.inv(v), ok
+    return lam, v, np.where(ok[:, None, None], vinv, eye), ok
+
+
+SEPARATION = 1e-6
+"""Eigenvalues closer than this share of the largest send a matrix from the closed form
+(:func:`_structured_modes`) to LAPACK."""
+
+
+def _pattern_groups(a: Array) -> list[NDArray[np.intp]]:
+    """Return the indices of the matrices of ``a`` grouped by their pattern of nonzero entries."""
+    size = a.shape[0]
+    nonzero = (a != 0.0).reshape(size, -1)
+    if size == 0:
+        return []
+    if (nonzero == nonzero[0]).all():
+        return [np.arange(size)]
+    _, inverse = np.unique(np.packbits(nonzero, axis=1), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)
+
+
+def _triangular_blocks(pattern: NDArray[np.bool_]) -> list[NDArray[np.intp]] | None:
+    """Return the strongly connected blocks of a matrix's pattern, upstream first.
+
+    ``pattern[r, c]`` says state ``c`` feeds state ``r``. In the returned order the
+    matrix is block lower triangular. None when a block has more than 2 states.
+    """
+    n = pattern.shape[0]
+    reach = pattern | np.eye(n, dtype=bool)  # reach[r, c]: c feeds r along some path
+    while True:
+        wider = (reach.astype(np.int64) @ reach.astype(np.int64)) > 0
+        if np.array_equal(wider, reach):
+            break
+        reach = wider
+    mutual = reach & reach.T
+    first = mutual.argmax(axis=1)  # each state's block, named by its first state
+    # A block feeding another has fewer states upstream of it (itself included).
+    order = np.lexsort((first, reach.sum(axis=1)))
+    blocks = [np.flatnonzero(mutual[i]) for i in order if first[i] == i]
+    return blocks if all(b.size <= 2 for b in blocks) else None
+
+
+def _block_eigenvalues(a: Array, blocks: list[NDArray[np.intp]]) -> tuple[Array, NDArray[np.bool_]]:
+    """Return each block's eigenvalues in block order (``(n, G)``), and where a pair is not real.
+
+    ``a`` is ``(n, n, G)``. A pair's roots come from its trace and determinant,
+    the larger first: the larger in size from the mean and half the root of the
+    discriminant, the other as the determinant over it (no cancellation).
+    """
+    rows: list[Array] = []
+    bad = np.zeros(a.shape[2], dtype=bool)
+    for b in blocks:
+        if b.size == 1:
+            rows.append(a[b[0], b[0]])
+            continue
+        i, j = b
+        p, q, up, down = a[i, i], a[j, j], a[i, j], a[j, i]
+        disc = (p - q) ** 2 + 4.0 * up * down
+        bad |= ~(disc > 0.0)
+        mid = 0.5 * (p + q)
+        big = mid + np.copysign(0.5 * np.sqrt(np.maximum(disc, 0.0)), mid)
+        other = (p * q - up * down) / big
+        rows += [np.maximum(big, other), np.minimum(big, other)]
+    return np.stack(rows), bad
+
+
+def _block_vectors(
+    a: Array, blocks: list[NDArray[np.intp]], modes: list[slice], lam: Array
+) -> Array:
+    """Return the eigenvectors of block lower triangular matrices, ``v[state, mode]`` ``(n, n, G)``.
+
+    ``a`` is ``(n, n, G)``, in the order ``blocks`` (upstream first) with their
+    ``modes`` (eigenvalues ``lam``, consecutive). A mode is 0 upstream of its
+    block, the null vector of its block's ``A_JJ - lam I`` in it, and follows by
+    forward substitution below it: ``(A_JJ - lam I) v_J = -sum_I A_JI v_I``.
+    """
+    n = a.shape[0]
+    v = np.zeros(a.shape)
+    above: list[int] = []  # the states of the blocks done
+    lo, hi = n, 0  # and their modes
+    for b, own in zip(blocks, modes, strict=True):
+        if b.size == 1:
+            v[b[0], own.start] = 1.0
+        else:
+            i, j = b
+            mu = lam[own]
+            row = (np.broadcast_to(a[i, j], mu.shape), mu - a[i, i])  # null vector from row i
+            col = (mu - a[j, j], np.broadcast_to(a[j, i], mu.shape))  # from row j
+            take = np.abs(row[0]) + np.abs(row[1]) >= np.abs(col[0]) + np.abs(col[1])
+            v[i, own] = np.where(take, row[0], col[0])
+            v[j, own] = np.where(take, row[1], col[1])
+        if above:
+            _substitute(a, v, b, lam[own], above, slice(lo, hi), lam)
+        above += b.tolist()
+        lo, hi = min(lo, own.start), max(hi, own.stop)
+    return v
+
+
+def _substitute(
+    a: Array, v: Array, b: NDArray[np.intp], mu: Array, above: list[int], earlier: slice, lam: Array
+) -> None:
+    """Fill rows ``b`` of the ``earlier`` modes: ``(A_bb - lam I) v_b = -A_b,above v_above``.
+
+    ``mu`` are the block's eigenvalues. The matrices share one pattern: entries 0
+    in the first are 0 in all.
+    """
+    rhs = []
+    for r in b:
+        acc = np.zeros(v[r, earlier].shape)
+        for i in above:
+            if a[r, i, 0] != 0.0:
+                acc -= a[r, i] * v[i, earlier]
+        rhs.append(acc)
+    lam_e = lam[earlier]
+    if b.size == 1:
+        v[b[0], earlier] = rhs[0] / (a[b[0], b[0]] - lam_e)
+        return
+    i, j = b
+    det = (mu[0] - lam_e) * (mu[1] - lam_e)
+    v[i, earlier] = ((a[j, j] - lam_e) * rhs[0] - a[i, j] * rhs[1]) / det
+    v[j, earlier] = ((a[i, i] - lam_e) * rhs[1] - a[j, i] * rhs[0]) / det
+
+
+def _structured_modes(
+    a: Array, blocks: list[NDArray[np.intp]]
+) -> tuple[Array, Array, Array, Array, NDArray[np.bool_]]:
+    """Diagonalise block lower triangular matrices (``blocks`` of 1 or 2 states, upstream first).
+
+    Right eigenvectors by forward substitution down the blocks, left ones (the
+    rows of ``V^-1``) by the same up them on ``A^T``, scaled so that
+    ``V^-1 V = I``; ``V``'s columns have unit length, as LAPACK's. Returns
+    ``lam``, ``V``, ``V^-1``, the Frobenius condition number and which matrices
+    this served: not those with complex or non-finite entries, or eigenvalues
+    closer than :data:`SEPARATION` of the largest (a division would be
+    ill-conditioned; LAPACK takes them).
+    """
+    with np.errstate(all="ignore"):  # the matrices a division would not serve are left out
+        return _closed_form(a, blocks)
+
+
+def _closed_form(
+    a: Array, blocks: list[NDArray[np.intp]]
+) -> tuple[Array, Array, Array, Array, NDArray[np.bool_]]:
+    """Return what :func:`_structured_modes` returns, without its floating-point state."""
+    n = a.shape[1]
+    a = np.moveaxis(a, 0, -1).copy()  # (n, n, G): each entry contiguous over matrices
+    lam, bad = _block_eigenvalues(a, blocks)
+    bad |= ~np.isfinite(a).all(axis=(0, 1))
+    scale = SEPARATION * np.abs(lam).max(axis=0)
+    for k in range(n):
+        for m in range(k + 1, n):
+            bad |= ~(np.abs(lam[k] - lam[m]) > scale)
+    stops = np.cumsum([b.size for b in blocks])
+    modes = [slice(int(e) - b.size, int(e)) for b, e in zip(blocks, stops, strict=True)]
+    v = _block_vectors(a, blocks, modes, lam)
+    w = _block_vectors(a.transpose(1, 0, 2), blocks[::-1], modes[::-1], lam)
+    v /= np.sqrt((v * v).sum(axis=0))
+    w /= (w * v).sum(axis=0)  # w[:, k] is row k of V^-1
+    cond = np.sqrt((v * v).sum(axis=(0, 1)) * (w * w).sum(axis=(0, 1)))
+    bad |= ~np.isfinite(cond)
+    return (
+        np.ascontiguousarray(lam.T),
+        np.ascontiguousarray(np.moveaxis(v, -1, 0)),
+        np.ascontiguousarray(np.moveaxis(w, -1, 0).transpose(0, 2, 1)),
+        cond,
+        ~bad,
+    )
+
+
+def _condition(v: Array) -> tuple[Array, Array]:
+    """Return each ``V``'s Frobenius condition number and its inverse (``(P, n, n)``).
+
+    The Frobenius condition number bounds the 2-norm one from above and costs an
+    inverse, not an SVD (a fifth of the cost; within ``n`` of the 2-norm one); it
+    is :func:`numpy.linalg.cond` with ``p = "fro"``, ``|V|_F |V^-1|_F``, from the
+    one inverse the caller keeps. A batch holding a singular ``V`` takes
+    :func:`numpy.linalg.cond` (``inf`` there) and then inverts the others.
+    """
+    if v.shape[1] == 0:
+        return np.ones(v.shape[0]), v.copy()
+    try:
+        vinv: Array = np.linalg.inv(v).astype(float, copy=False)
+    except np.linalg.LinAlgError:
+        cond: Array = np.linalg.cond(v, "fro")
+        safe = np.isfinite(cond)
+        vinv = np.full_like(v, np.nan)
+        vinv[safe] = np.linalg.inv(v[safe])
+        return cond, vinv
+    cond = np.linalg.norm(v, "fro", axis=(1, 2)) * np.linalg.norm(vinv, "fro", axis=(1, 2))
+    return cond, vinv
 
 
 def _diagonalise(
@@ -602,10 +827,17 @@ def _modes_of(model: Model, prepared: Params, inputs: Array) -> tuple[_Modes, ND
 
 
 def _input_columns(
-    model: Model, prepared: Params, params: Params, routes: tuple[Route, ...]
+    model: Model,
+    prepared: Params,
+    params: Params,
+    routes: tuple[Route, ...],
+    system: tuple[Array, Array] | None = None,
 ) -> Array:
-    """Return ``S``: one column per infused route (one viable cell per day), then ``b``."""
-    a, b = model.linear_system(prepared)
+    """Return ``S``: one column per infused route (one viable cell per day), then ``b``.
+
+    ``system`` is ``model.linear_system(prepared)``, when the caller has it already.
+    """
+    a, b = model.linear_system(prepared) if system is None else system
     size, n_states = max(a.shape[0], b.shape[0]), a.shape[1]
     s = np.zeros((size, n_states, len(routes) + 1))
     for j, route in enumerate(routes):
