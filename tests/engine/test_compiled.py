@@ -246,6 +246,20 @@ def test_a_patient_with_a_nan_parameter_is_flagged_and_the_others_are_not() -> N
     assert np.array_equal(alone[:, 0], result.states[:, 2])
 
 
+def test_a_patient_whose_states_overflow_is_flagged_as_by_the_numpy_run() -> None:
+    # The compiled run vouches for the finiteness of its outputs (the engine does
+    # not scan them again): a dose too large to hold must flag that patient alone.
+    params = population(3)
+    huge = [ResolvedDose(0.0, Route.INTRAMUSCULAR, np.array([5.0, 1.5e308, 5.0]))] * 2
+    compiled = solve(Kernel(), params, 3, doses=huge, on_failure="flag")
+    with np.errstate(all="ignore"):  # NumPy's default outside the tests: inf - inf is NaN
+        numpy_run = solve(without_kernel(Kernel()), params, 3, doses=huge, on_failure="flag")
+    assert compiled.status.tolist() == numpy_run.status.tolist() == [0, 1, 0]
+    assert np.isnan(compiled.states[:, 1]).all()
+    assert np.isfinite(compiled.states[:, [0, 2]]).all()
+    assert_same(compiled.states[:, [0, 2]], numpy_run.states[:, [0, 2]])
+
+
 def test_nonnegative_states_never_leave_the_engine_negative() -> None:
     params = population(LANES + 1)
     states = solve(Kernel(), params, LANES + 1).states
@@ -286,11 +300,29 @@ def test_a_kernel_that_is_not_compiled_is_refused() -> None:
 def test_the_lane_exponential_is_exp_to_rounding() -> None:
     from mscsim.engine.compiled import _exp_lanes
 
-    u = np.r_[np.linspace(-0.5, 0.5, 1001), -0.5000001, 0.7, -3.0, 40.0, -800.0, 0.0]
+    rng = np.random.default_rng(5)
+    u = np.r_[
+        np.linspace(-0.5, 0.5, 1001),
+        rng.uniform(-708.0, 709.78, 20_000),
+        -0.5000001,
+        0.7,
+        -3.0,
+        40.0,
+        709.78,
+    ]
     out = np.empty_like(u)
-    _exp_lanes(u, out)
+    _exp_lanes(u, out, np.empty_like(u))
     assert np.allclose(out, np.exp(u), rtol=4e-16, atol=0.0)
-    assert out[-1] == 1.0 and out[-2] == 0.0
+    special = np.array([0.0, -800.0, -708.5, 710.0, np.inf, -np.inf, np.nan])
+    got = np.empty_like(special)
+    _exp_lanes(special, got, np.empty_like(special))
+    assert got[0] == 1.0 and got[1] == 0.0 and got[2] == 0.0  # below e^-708: 0
+    assert got[3] == np.inf and got[4] == np.inf and got[5] == 0.0 and np.isnan(got[6])
+    # a lane's bits do not depend on its neighbours
+    order = rng.permutation(u.size)
+    shuffled = np.empty_like(u)
+    _exp_lanes(u[order], shuffled, np.empty_like(u))
+    assert np.array_equal(shuffled, out[order])
 
 
 THREADS = """
@@ -364,7 +396,7 @@ def test_stretches_without_panels(times: list[float], dose_days: list[float]) ->
     kw = {"doses": doses, "times_day": np.array(times)}
     compiled = solve(Kernel(), PARAMS, 1, **kw)
     numpy_run = solve(without_kernel(Kernel()), PARAMS, 1, **kw)
-    assert np.array_equal(compiled.states, numpy_run.states)
+    assert_same(compiled.states, numpy_run.states)
     assert compiled.states[2, 0, -1] == pytest.approx(40.0, rel=1e-12)  # not moved yet
 
 

@@ -6,11 +6,14 @@ costs calls through the Python contract and passes over memory. When a model
 also gives its remainder compiled (``remainder_kernel``, see
 :class:`mscsim.Model`), :func:`run_patients` runs the same method — the same
 panels, quadrature, error test and halving of a failing panel — as compiled
-loops over blocks of :data:`LANES` patients (one vector register wide), blocks
+loops over blocks of :data:`LANES` patients side by side (lanes), blocks
 spread over the cores (numba ``prange``). A patient that fails a panel's error
 test halves it alone, in a block of copies of itself, through the same code.
-Every lane of a block runs the same IEEE operations (no ``fastmath``), so a
-patient's result does not depend on the batch, on its lane or on the threads.
+Every lane of a block runs the same IEEE operations, so a patient's result
+does not depend on the batch, on its lane or on the threads: the one
+``fastmath`` freedom taken, in the helpers, is to fuse a multiply and an add
+into one rounding (``contract``), which the vector and the scalar loops do
+alike (tested bit for bit).
 
 The kernel has the signature :data:`KERNEL_SIGNATURE`,
 ``remainder_kernel(t, y, p, out)``, and works like the NumPy ``remainder`` with
@@ -20,19 +23,36 @@ parameters named by ``remainder_kernel_parameters`` in ``p[:, j]``; it writes
 the driven state's remainder into ``out[row, j]``. It is called through a
 function pointer, so :func:`run_patients` is compiled once and cached on disk
 for every model.
+
+Two things keep the loops fast, both found with ``perf`` on the 6-state
+benchmark (``bench/nonlinear.py``):
+
+- The helpers called per panel, per output or per lane take arrays but never
+  allocate or return one, so they are compiled without reference counting
+  (``_nrt=False``). Counted, every array argument and every row view costs an
+  atomic increment and decrement; with two cores on the same arrays they took
+  a fifth of the run.
+- A row of an array is taken as a slice before the loop over lanes
+  (``out[o, i, lo:hi]``, then ``dst[b]``), never indexed as ``out[o, i, lo + b]``:
+  the compiler cannot prove such an index non-negative, so it gathers and
+  scatters element by element instead of loading and storing a vector.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numba import njit, prange, types
 
 __all__ = ["KERNEL_CONTRACT", "KERNEL_SIGNATURE", "LANES", "run_patients"]
 
-LANES = 64
-"""Patients per block: enough for the compiler to vectorise the loops over them."""
+LANES = 128
+"""Patients per block. Loops over fewer than 64 did not vectorise (no packed
+multiplies in the assembly); 128 ran the 6-state benchmark about 5% faster
+than 64, which costs at most 127 padded lanes on a small run."""
 
 _FAILED = 1
 
@@ -55,10 +75,22 @@ KERNEL_CONTRACT = (
 _KERNEL = types.FunctionType(KERNEL_SIGNATURE)
 
 
+def _helper(function: Callable[..., Any]) -> Any:
+    """Compile a helper that takes arrays but never allocates or returns one.
+
+    Cached, without reference counting (numba's ``_nrt`` option; see the module
+    docstring), multiplies and adds fused where the processor can (``contract``).
+    """
+    compile_ = njit(  # type: ignore[call-overload]
+        cache=True, error_model="numpy", _nrt=False, fastmath={"contract"}
+    )
+    return compile_(function)
+
+
 # --------------------------------------------------------------------------- small pieces
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _legendre_rows(theta: float, anti: np.ndarray, row: np.ndarray) -> None:  # pragma: no cover
     """Write into ``row`` the integrals from 0 to ``theta`` of the Lagrange basis."""
     s = 2.0 * theta - 1.0
@@ -74,86 +106,109 @@ def _legendre_rows(theta: float, anti: np.ndarray, row: np.ndarray) -> None:  # 
             row[j] += p_cur * anti[i, j]
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _phi(lt: float, tau: float, lam: float) -> float:  # pragma: no cover
     """Return ``tau phi_1(lam tau) = (e^{lam tau} - 1) / lam``, ``lt = lam tau``."""
     return tau * (1.0 + 0.5 * lt) if abs(lt) < 1e-8 else math.expm1(lt) / lam
 
 
-_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(17))
-"""``1 / k!`` for ``k <= 16``: the series of ``e^u`` to below 1e-18 of it for ``|u| <= 1/2``."""
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+"""``ln 2`` in two parts (fdlibm's): ``k ln2_hi`` is exact for the ``k`` that occur."""
+_SHIFT = 6755399441055744.0
+"""``1.5 * 2**52``: adding it rounds a float to an integer held in its low bits."""
+_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
+"""``1 / k!`` for ``k <= 13``: the series of ``e^r`` to 4e-18 of it for ``|r| <= ln 2 / 2``."""
+_EXP_HI = 709.8
+"""Above it ``e^u`` overflows (``e^709.79`` is the largest double's order)."""
+_EXP_LO = -708.0
+"""Below it ``e^u`` is subnormal or 0; the lane exponential gives 0."""
 
-_SMALL = 0.5
 
-
-@njit(cache=True, error_model="numpy")
-def _exp_lanes(u: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+@_helper
+def _exp_lanes(u: np.ndarray, out: np.ndarray, bits: np.ndarray) -> None:  # pragma: no cover
     """Write ``e^{u}`` into ``out``, lane by lane, as the compiler can vectorise it.
 
-    ``|u| <= 1/2`` (the usual case: a panel's integrating factor) by the Taylor
-    series in Horner form, other lanes by ``math.exp``. The same lanes give the
-    same bits whatever their neighbours.
+    ``e^u = 2^k e^r`` with ``k`` the integer nearest ``u / ln 2`` and
+    ``|r| <= ln 2 / 2``: ``e^r`` by its Taylor series in Horner form, ``2^k``
+    built in the exponent bits (``bits`` is scratch of at least ``u.size``).
+    Within 1.1 ulp of ``math.exp`` from ``e^-708`` to overflow; 0 below
+    ``e^-708`` (3e-308), ``inf`` above and NaN for NaN. Every step is a
+    lane-wise IEEE operation without branches, so the same lane gives the same
+    bits whatever its neighbours.
     """
     c = _EXP_TAYLOR
+    kb = bits.view(np.int64)
     for b in range(u.size):
         x = u[b]
-        p = c[16]
-        p = p * x + c[15]
-        p = p * x + c[14]
-        p = p * x + c[13]
-        p = p * x + c[12]
-        p = p * x + c[11]
-        p = p * x + c[10]
-        p = p * x + c[9]
-        p = p * x + c[8]
-        p = p * x + c[7]
-        p = p * x + c[6]
-        p = p * x + c[5]
-        p = p * x + c[4]
-        p = p * x + c[3]
-        p = p * x + c[2]
-        p = p * x + c[1]
-        out[b] = p * x + c[0]
+        y = x if x > _EXP_LO else _EXP_LO
+        y = y if y < _EXP_HI else _EXP_HI
+        kd = y * _LOG2E + _SHIFT
+        bits[b] = kd
+        kd -= _SHIFT
+        r = (y - kd * _LN2_HI) - kd * _LN2_LO
+        p = c[13]
+        p = p * r + c[12]
+        p = p * r + c[11]
+        p = p * r + c[10]
+        p = p * r + c[9]
+        p = p * r + c[8]
+        p = p * r + c[7]
+        p = p * r + c[6]
+        p = p * r + c[5]
+        p = p * r + c[4]
+        p = p * r + c[3]
+        p = p * r + c[2]
+        p = p * r + c[1]
+        p = p * r + c[0]
+        p = p if x < _EXP_HI else math.inf
+        p = p if x > _EXP_LO else 0.0
+        out[b] = p if x == x else x
     for b in range(u.size):
-        if not abs(u[b]) <= _SMALL:
-            out[b] = math.exp(u[b])
+        kb[b] = (kb[b] + 1022) << 52  # 2^(k - 1): k = 1024 stays finite
+    for b in range(u.size):
+        out[b] = out[b] * bits[b] * 2.0
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _tails(
-    coef3: np.ndarray, values: np.ndarray, tail: np.ndarray, ratio: np.ndarray
+    coef3: np.ndarray, values: np.ndarray, tail: np.ndarray, ratio: np.ndarray, acc: np.ndarray
 ) -> None:  # pragma: no cover
     """Write each lane's extrapolated next Legendre coefficient of ``values`` and its ratio.
 
     ``values`` is ``(>= m, lanes)``; the first ``m`` rows are the node values.
+    ``acc`` is ``(3, >= lanes)`` scratch. Lanes are the inner loop throughout,
+    so the compiler vectorises it.
     """
     m = coef3.shape[1]
-    for b in range(values.shape[1]):
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        for j in range(m):
-            a0 += coef3[0, j] * values[j, b]
-            a1 += coef3[1, j] * values[j, b]
-            a2 += coef3[2, j] * values[j, b]
-        a0 = abs(a0)
-        a1 = abs(a1)
-        a2 = abs(a2)
+    nl = values.shape[1]
+    for i in range(3):
+        for b in range(nl):
+            acc[i, b] = 0.0
+    for j in range(m):
+        c0 = coef3[0, j]
+        c1 = coef3[1, j]
+        c2 = coef3[2, j]
+        for b in range(nl):
+            v = values[j, b]
+            acc[0, b] += c0 * v
+            acc[1, b] += c1 * v
+            acc[2, b] += c2 * v
+    for b in range(nl):
+        a0 = abs(acc[0, b])
+        a1 = abs(acc[1, b])
+        a2 = abs(acc[2, b])
         r1 = a2 / a1 if a1 > 0.0 else (math.nan if a2 == 0.0 else math.inf)
         r0 = a1 / a0 if a0 > 0.0 else (math.nan if a1 == 0.0 else math.inf)
-        if math.isnan(r1):
-            rr = r0
-        elif math.isnan(r0):
-            rr = r1
-        else:
-            rr = max(r1, r0)
-        if math.isnan(rr) or rr > 1.0:
-            rr = 1.0
-        tail[b] = max(a1, a2) * rr
+        both = r1 if r1 > r0 else r0
+        rr = r0 if r1 != r1 else (r1 if r0 != r0 else both)
+        rr = 1.0 if (rr != rr or rr > 1.0) else rr
+        tail[b] = (a1 if a1 > a2 else a2) * rr
         ratio[b] = rr
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _factors(
     lam: np.ndarray,
     w: float,
@@ -162,22 +217,28 @@ def _factors(
     f: np.ndarray,
     slot: int,
     inputs: bool,
+    scratch: np.ndarray,
 ) -> None:  # pragma: no cover
-    """Write ``e^{lam w theta_j}`` (and ``tau phi_1``) at the nodes, then at 1, into ``slot``."""
+    """Write ``e^{lam w theta_j}`` (and ``tau phi_1``) at the nodes, then at 1, into ``slot``.
+
+    ``scratch`` is ``(2, >= lanes)``.
+    """
     m = theta.size
-    u = np.empty(lam.shape[1])
+    nl = lam.shape[1]
+    u = scratch[0, :nl]
+    bits = scratch[1, :nl]
     for k in range(lam.shape[0]):
         for j in range(m + 1):
             tau = w * theta[j] if j < m else w
-            for b in range(lam.shape[1]):
+            for b in range(nl):
                 u[b] = lam[k, b] * tau
-            _exp_lanes(u, e[slot, k, j])
+            _exp_lanes(u, e[slot, k, j], bits)
             if inputs:
-                for b in range(lam.shape[1]):
+                for b in range(nl):
                     f[slot, k, j, b] = _phi(u[b], tau, lam[k, b])
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _doubled(e: np.ndarray, f: np.ndarray, slot: int, inputs: bool) -> None:  # pragma: no cover
     """Write the factors of twice the width of ``slot - 1`` into ``slot``, exactly.
 
@@ -192,7 +253,7 @@ def _doubled(e: np.ndarray, f: np.ndarray, slot: int, inputs: bool) -> None:  # 
                     f[slot, k, j, b] = f[slot - 1, k, j, b] * (e1 + 1.0)
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _accept(block, b, e, f, slot, lane, has_c, x_end):  # pragma: no cover
     """Move lane ``b`` of ``block`` to the end of a panel it passed.
 
@@ -210,10 +271,36 @@ def _accept(block, b, e, f, slot, lane, has_c, x_end):  # pragma: no cover
     peak[b] = max(peak[b], abs(x_end))
 
 
+@_helper
+def _accept_lanes(block, move, e, f, slot, has_c, x_end):  # pragma: no cover
+    """Move the lanes of ``block`` where ``move`` holds to the end of a panel they passed.
+
+    :func:`_accept` for a whole block, lane by lane without branches, so the
+    compiler vectorises it; other lanes keep their state.
+    """
+    z, c, _g0, x, peak = block
+    m = e.shape[2] - 1
+    nl = x.size
+    for k in range(z.shape[0]):
+        if has_c:
+            for b in range(nl):
+                zk = e[slot, k, m, b] * z[k, b] + f[slot, k, m, b] * c[k, b]
+                z[k, b] = zk if move[b] else z[k, b]
+        else:
+            for b in range(nl):
+                zk = e[slot, k, m, b] * z[k, b]
+                z[k, b] = zk if move[b] else z[k, b]
+    for b in range(nl):
+        xe = x_end[b]
+        x[b] = xe if move[b] else x[b]
+        top = max(peak[b], abs(xe))
+        peak[b] = top if move[b] else peak[b]
+
+
 # --------------------------------------------------------------------------- a panel
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _panel(
     remainder,
     a,
@@ -247,7 +334,6 @@ def _panel(
     nu = z.shape[0]
     nl = x.size
     m = theta.size
-    cols = 2 * (m + 1)
     n_r = reads.size
     # the drivers at the nodes (column m: at the start a)
     for k in range(nu):
@@ -260,35 +346,43 @@ def _panel(
                     zc[k, col, b] += f_all[ei, k, col, b] * c[k, b]
         for b in range(nl):
             zc[k, m, b] = z[k, b]
+    # kernel columns: the nodes and the start with x = 0, then again with x = 1
+    # (slices, not index arithmetic: the compiler then loads and stores, not gathers)
+    half = (m + 1) * nl
     for col in range(m + 1):
         t = a + w * theta[col] if col < m else a
+        lo = tt[col * nl : (col + 1) * nl]
+        hi = tt[half + col * nl : half + (col + 1) * nl]
         for b in range(nl):
-            tt[col * nl + b] = t
-            tt[(m + 1 + col) * nl + b] = t
+            lo[b] = t
+            hi[b] = t
     for i in range(n_r):
-        ri = reads[i]
+        row = y[reads[i]]
         for col in range(m + 1):
-            base = col * nl
+            lo = row[col * nl : (col + 1) * nl]
+            hi = row[half + col * nl : half + (col + 1) * nl]
             for b in range(nl):
-                y[ri, base + b] = 0.0
+                lo[b] = 0.0
             for k in range(nu):
                 for b in range(nl):
-                    y[ri, base + b] += v_reads[i, k, b] * zc[k, col, b]
+                    lo[b] += v_reads[i, k, b] * zc[k, col, b]
             for b in range(nl):
-                y[ri, (m + 1) * nl + base + b] = y[ri, base + b]
-    for col in range(m + 1):
-        for b in range(nl):
-            y[x_row, col * nl + b] = 0.0
-            y[x_row, (m + 1 + col) * nl + b] = 1.0
-    for j in range(cols * nl):
-        r[x_row, j] = 0.0
+                hi[b] = lo[b]
+    row = y[x_row]
+    rx = r[x_row]
+    for j in range(half):
+        row[j] = 0.0
+        row[half + j] = 1.0
+        rx[j] = 0.0
+        rx[half + j] = 0.0
     remainder(tt, y, kp, r)
     for col in range(m + 1):
-        base = col * nl
+        r0s = rx[col * nl : (col + 1) * nl]
+        r1s = rx[half + col * nl : half + (col + 1) * nl]
         for b in range(nl):
-            r0 = r[x_row, base + b]
+            r0 = r0s[b]
             gg[col, b] = r0 + g0[b]
-            cc[col, b] = a_xx[b] + (r[x_row, (m + 1) * nl + base + b] - r0)
+            cc[col, b] = a_xx[b] + (r1s[b] - r0)
         if has_xu:
             for k in range(nu):
                 for b in range(nl):
@@ -318,6 +412,8 @@ def _panel(
         res[7],
         res[8],
     )
+    scratch = res[9]
+    acc3 = res[10:13]
     for b in range(nl):
         integral[b] = 0.0
         hmax[b] = 0.0
@@ -326,40 +422,46 @@ def _panel(
         row_i = lam_nodes[i]
         for b in range(nl):
             row_i[b] = -w * row_i[b]
-        _exp_lanes(row_i, hh[i])
+        _exp_lanes(row_i, hh[i], scratch)
         for b in range(nl):
             h = hh[i, b] * gg[i, b]
             hh[i, b] = h
             integral[b] += wi * h
             hmax[b] = max(hmax[b], abs(h))
-    _tails(coef3, cc, tail_c, ratio_h)  # ratio_h is overwritten next
-    _tails(coef3, hh, tail_h, ratio_h)
+    _tails(coef3, cc, tail_c, ratio_h, acc3)  # ratio_h is overwritten next
+    _tails(coef3, hh, tail_h, ratio_h, acc3)
     partial = 1.0 / (2 * m + 1)
     share = min(1.0, w / unit_day)
     for b in range(nl):
         csum[b] *= w
-    _exp_lanes(csum, grow)
+    _exp_lanes(csum, grow, scratch)
+    s_c = acc3[0]  # free once the tails are known
+    s_h = acc3[1]
+    for b in range(nl):
+        s_c[b] = 0.0
+        s_h[b] = 0.0
+    if start:
+        for i in range(m):
+            wi = at_start[i]
+            for b in range(nl):
+                s_c[b] += wi * cc[i, b]
+                s_h[b] += wi * hh[i, b]
+    w_near = w * theta[0] if start else 0.0
     for b in range(nl):
         g = grow[b]
         xe = g * (x[b] + integral[b] * w)
         x_end[b] = xe
         est = tail_c[b] * (w * partial) * hmax[b] + tail_h[b] * ratio_h[b] * ratio_h[b]
         est *= w * g
-        nb = 0.0
-        if start:
-            s_c = 0.0
-            s_h = 0.0
-            for i in range(m):
-                s_c += at_start[i] * cc[i, b]
-                s_h += at_start[i] * hh[i, b]
-            nb = (w * theta[0]) * (abs(s_c - cc[m, b]) * abs(xe) + g * abs(s_h - gg[m, b]))
-            est += nb
+        nb = w_near * (abs(s_c[b] - cc[m, b]) * abs(xe) + g * abs(s_h[b] - gg[m, b]))
+        nb = nb if start else 0.0
+        est += nb
         near[b] = nb
         size = max(abs(xe), peak_share * max(peak[b], abs(xe)))
         ok[b] = 1.0 if (est <= rtol * share * size + atol and math.isfinite(xe)) else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _dense(
     a, w, bound, nominal, o, hi, times, out_rows, anti, x, peak, work, rule, tol, x_out, row
 ):  # pragma: no cover
@@ -399,7 +501,7 @@ def _dense(
             gro = work[7][2]
             for b in range(nl):
                 sc[b] *= w
-            _exp_lanes(sc, gro)
+            _exp_lanes(sc, gro, res[9])
             for b in range(nl):
                 grow_o = gro[b]
                 xo = grow_o * (x[b] + w * sh[b])
@@ -426,7 +528,7 @@ def _new_buffers(n_states, nu, m, n_out):  # pragma: no cover
         np.zeros(m * LANES),  # hh
         np.zeros(m * LANES),  # lam_nodes
         np.zeros(LANES),  # csum
-        np.zeros(9 * LANES),  # x_end, ok, near, tails, ratio, grow, integral, hmax
+        np.zeros(13 * LANES),  # x_end, ok, near, tails, ratio, grow, integral, hmax; scratch
         np.zeros(n_out * LANES),  # the driven state at the outputs
     )
 
@@ -445,13 +547,13 @@ def _work(buf, n_states, nu, m, nl):  # pragma: no cover
         buf[6][: m * nl].reshape((m, nl)),
         buf[7][: m * nl].reshape((m, nl)),
         buf[8][:nl],
-        buf[9][: 9 * nl].reshape((9, nl)),
+        buf[9][: 13 * nl].reshape((13, nl)),
     )
     n_out = buf[10].size // LANES
     return work, buf[10][: n_out * nl].reshape((n_out, nl))
 
 
-@njit(cache=True, error_model="numpy")
+@_helper
 def _refine(
     remainder,
     need,
@@ -476,16 +578,22 @@ def _refine(
     tol,
     reads,
     x_row,
+    clip_x,
     max_depth,
     buf,
     stack,
+    lanes,
+    row,
+    fscratch,
 ):  # pragma: no cover
     """Halve the panel ``[a0, a0 + w0]`` for the lanes ``need``, depth first, until each passes.
 
     Each node of the tree is computed for the lanes that need it only, gathered
     side by side, so a lane's panels and results are its own whatever the others
     do. ``block`` holds the block's state (``z``, ``c``, ``g0``, ``x``, ``peak``),
-    updated in place; outputs go straight to ``out`` (patient ``p0 + lane``).
+    updated in place; outputs go straight to ``out`` (patient ``p0 + lane``),
+    the driven state's at least 0 when ``clip_x``; a lane whose output is not
+    finite fails.
     """
     z, c, g0, x, peak = block
     lam_g, vr_g, a_xx, a_xu, _kp, has_xu = lane
@@ -525,8 +633,7 @@ def _refine(
         n_need,
     )
     top = 2
-    lanes = np.empty(LANES, dtype=np.int64)
-    row = np.empty(m)
+    n_out = buf[10].size // LANES
     while top > 0:
         top -= 1
         a = st_a[top]
@@ -588,8 +695,20 @@ def _refine(
             for j in range(n_q):
                 for col in range(cols):
                     kp_[j, col * nl + i] = kp_raw[j, b]
-        work, x_out = _work(buf, n_states, nu, m, nl)
-        _factors(lam_, w, theta, e_, f_, 0, has_c)
+        work = (  # as _work gives them (no call: no references are counted here)
+            buf[0][: nu * (m + 1) * nl].reshape((nu, m + 1, nl)),
+            buf[1][: cols * nl],
+            buf[2][: n_states * cols * nl].reshape((n_states, cols * nl)),
+            buf[3][: n_states * cols * nl].reshape((n_states, cols * nl)),
+            buf[4][: (m + 1) * nl].reshape((m + 1, nl)),
+            buf[5][: (m + 1) * nl].reshape((m + 1, nl)),
+            buf[6][: m * nl].reshape((m, nl)),
+            buf[7][: m * nl].reshape((m, nl)),
+            buf[8][:nl],
+            buf[9][: 13 * nl].reshape((13, nl)),
+        )
+        x_out = buf[10][: n_out * nl].reshape((n_out, nl))
+        _factors(lam_, w, theta, e_, f_, 0, has_c, fscratch)
         _panel(
             remainder,
             a,
@@ -622,7 +741,10 @@ def _refine(
             n_cols[b] += cols
             if ok[i] > 0.0:
                 for j in range(n_o):
-                    out[o_a + j, x_row, p0 + b] = x_out[j, i]
+                    v = x_out[j, i]
+                    out[o_a + j, x_row, p0 + b] = 0.0 if (clip_x and v <= 0.0) else v
+                    if not math.isfinite(v):
+                        failed[b] = True
                 _accept(block, b, e_, f_, 0, i, has_c, x_end[i])
                 n_acc[b] += 1
             elif depth >= max_depth:
@@ -728,6 +850,7 @@ _RUN_SIGNATURE = types.void(
     _i1,  # reads (r,)
     types.int64,  # x_row
     _b1,  # clip_u (nu,)
+    types.boolean,  # clip_x
     _f2,  # rule (m + 6, m): theta, weight, at_start, q (m rows), coef3 (3 rows)
     _f2,  # anti (m + 1, m)
     _f1,  # tol: rtol, atol, peak share, unit day
@@ -768,6 +891,7 @@ def run_patients(
     reads,
     x_row,
     clip_u,
+    clip_x,
     rule_rows,
     anti,
     tol,
@@ -780,7 +904,9 @@ def run_patients(
     """Integrate every block of patients; see the module docstring.
 
     Patient ``g * LANES + b`` is lane ``b`` of block ``g``. Writes ``out``
-    (states at ``times``, patient-first), ``status`` (1: failed, states NaN),
+    (states at ``times``, time-major; states in ``u_rows`` where ``clip_u``, and
+    the driven state when ``clip_x``, at least 0), ``status`` (1: failed or an
+    output not finite; the patient's states NaN; every other output is finite),
     ``counts`` (panels accepted, kernel columns evaluated) and ``probes`` (per
     patient and stretch: time, read states, the probe value of the driven state
     and the kernel's remainder at 0, 1 and there).
@@ -812,6 +938,10 @@ def run_patients(
         work, x_out = _work(buf, n_states, nu, m, LANES)
         row = np.empty(m)
         need = np.empty(LANES, dtype=np.int64)
+        move = np.zeros(LANES, dtype=np.bool_)
+        lanes_r = np.empty(LANES, dtype=np.int64)
+        row_r = np.empty(m)
+        fscratch = np.empty((2, LANES))
         e_all = np.empty((n_w + 1, nu, m + 1, LANES))
         f_all = np.zeros((n_w + 1, nu, m + 1, LANES))
         lam_g = lam[g]
@@ -837,11 +967,12 @@ def run_patients(
             if i > 0 and nominal_w[i] == 2.0 * nominal_w[i - 1]:
                 _doubled(e_all, f_all, i, any_c)
             else:
-                _factors(lam_g, nominal_w[i], theta, e_all, f_all, i, any_c)
+                _factors(lam_g, nominal_w[i], theta, e_all, f_all, i, any_c, fscratch)
         z = z0[g].copy()
         x = x0[g].copy()
         peak = np.abs(x)
         failed = np.zeros(LANES, dtype=np.bool_)
+        bad = np.zeros(LANES, dtype=np.bool_)
         n_acc = np.zeros(LANES, dtype=np.int64)
         n_cols = np.zeros(LANES, dtype=np.int64)
         zz = np.empty((nu, LANES))
@@ -889,13 +1020,13 @@ def run_patients(
                     for k in range(nu):
                         for b in range(LANES):
                             acc[i, b] += v_g[i, k, b] * zz[k, b]
-                for i in range(nu):
-                    row_i = u_rows[i]
+                for i in range(nu):  # a row as a slice: stores, not scatters
+                    dst = out[o, u_rows[i], g * LANES : (g + 1) * LANES]
+                    floor = 0.0 if clip_u[i] else -math.inf
                     for b in range(LANES):
                         value = acc[i, b]
-                        if clip_u[i] and value < 0.0:
-                            value = 0.0
-                        out[o, row_i, g * LANES + b] = value
+                        dst[b] = 0.0 if value < floor else value
+                        bad[b] = bad[b] | (not math.isfinite(value))
             o = lo  # the next output of the driven state
             for j in range(seg_panels[s, 0], seg_panels[s, 1]):
                 a = panel_aw[j, 0]
@@ -905,7 +1036,7 @@ def run_patients(
                 nominal = panel_wi[j] >= 0
                 ei = panel_wi[j] if nominal else n_w
                 if not nominal:
-                    _factors(lam_g, w, theta, e_all, f_all, ei, has_c)
+                    _factors(lam_g, w, theta, e_all, f_all, ei, has_c, fscratch)
                 _panel(
                     remainder,
                     a,
@@ -947,22 +1078,26 @@ def run_patients(
                 x_end = work[9][0]
                 n_need = 0
                 for b in range(LANES):
+                    move[b] = False
                     if failed[b]:
                         continue
                     n_cols[b] += cols
-                    p = g * LANES + b
                     if not math.isfinite(x[b]):
                         failed[b] = True
                     elif ok[b] > 0.0:
-                        _accept(block, b, e_all, f_all, ei, b, has_c, x_end[b])
+                        move[b] = True
                         n_acc[b] += 1
                     else:  # including an end that overflowed: a shorter panel may not
                         need[n_need] = b
                         n_need += 1
+                _accept_lanes(block, move, e_all, f_all, ei, has_c, x_end)
                 for i in range(n_o):
+                    dst = out[o + i, x_row, g * LANES : (g + 1) * LANES]
                     for b in range(LANES):
-                        if ok[b] > 0.0 and not failed[b]:
-                            out[o + i, x_row, g * LANES + b] = x_out[i, b]
+                        v = x_out[i, b]
+                        v = 0.0 if (clip_x and v <= 0.0) else v
+                        dst[b] = v if move[b] else dst[b]
+                        bad[b] = bad[b] | (move[b] and not math.isfinite(v))
                 if n_need:
                     # those lanes halve the panel alone (max_depth 0: they fail)
                     if max_depth == 0:
@@ -993,21 +1128,29 @@ def run_patients(
                             tol,
                             reads,
                             x_row,
+                            clip_x,
                             max_depth,
                             buf_r,
                             stack,
+                            lanes_r,
+                            row_r,
+                            fscratch,
                         )
                 while o < hi and times[o] < panel_aw[j, 2]:
                     o += 1
             if s == n_seg - 1:
                 for oo in range(lo, hi):  # outputs at the very end: the state there
                     if times[oo] >= seg_t[s, 1]:
+                        dst = out[oo, x_row, g * LANES : (g + 1) * LANES]
                         for b in range(LANES):
-                            out[oo, x_row, g * LANES + b] = x[b]
+                            v = x[b]
+                            dst[b] = 0.0 if (clip_x and v <= 0.0) else v
+                            bad[b] = bad[b] | (not math.isfinite(v))
         for b in range(LANES):
             p = g * LANES + b
             counts[p, 0] = n_acc[b]
             counts[p, 1] = n_cols[b]
+            failed[b] = failed[b] or bad[b]  # an output that is not finite flags it too
             status[p] = _FAILED if failed[b] else 0
             if failed[b]:
                 for oo in range(times.size):

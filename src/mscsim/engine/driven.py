@@ -287,7 +287,8 @@ def _stretch_terms(
         dz += np.einsum("pij,jp->ip", drivers.vinv, split[u_rows])
         dx += split[x]
     inputs = _stretch_inputs(schedule, st.k, n, s_cols)
-    c = np.einsum("pij,jp->ip", drivers.vinv, inputs[u_rows])
+    drive = inputs[u_rows]
+    c = np.einsum("pij,jp->ip", drivers.vinv, drive) if drive.any() else np.zeros(dz.shape)
     return dz, dx, c, inputs[x]
 
 
@@ -739,8 +740,13 @@ class _Setup:
 
     def compiled(
         self, clip: NDArray[np.bool_], clip_x: bool, rtol: float, atol: float
-    ) -> tuple[Array, int, int]:
-        """Run the compiled kernel; return the states (a view), panels and kernel calls."""
+    ) -> tuple[Array, int, int, NDArray[np.bool_]]:
+        """Run the compiled kernel; return the states (a view), panels, kernel calls and flags.
+
+        A flagged patient failed or gave a state that is not finite (its states
+        are NaN); every other patient's states are finite, so the caller need
+        not scan them.
+        """
         from numba.core.dispatcher import Dispatcher
 
         from mscsim.engine.compiled import KERNEL_CONTRACT, LANES, run_patients
@@ -845,6 +851,7 @@ class _Setup:
             _c(structure.reads, np.int64),
             int(x),
             _c(clip, np.bool_),
+            bool(clip_x),
             _c(rule_rows),
             _c(rule.antiderivative),
             np.array([rtol, atol, PEAK_SHARE, UNIT_DAY]),
@@ -869,9 +876,8 @@ class _Setup:
             ) from None
         out, status, counts, probes = out[:, :, :n], status[:n], counts[:n], probes[:n]
         self.check(probes, status)
-        if clip_x:
-            np.maximum(out[:, x], 0.0, out=out[:, x])
-        return out.transpose(1, 2, 0), int(counts[:, 0].sum()), int(counts[:, 1].sum())
+        n_panels, n_calls = int(counts[:, 0].sum()), int(counts[:, 1].sum())
+        return out.transpose(1, 2, 0), n_panels, n_calls, status != 0
 
     def check(self, probes: Array, status: NDArray[np.int8]) -> None:
         """Compare the kernel with the model's ``remainder`` where the run probed it.
@@ -962,7 +968,7 @@ def integrate_driven(
     atol: float,
     progress: ProgressCallback | None = None,
     prepared: Params | None = None,
-) -> tuple[Array, int, int, NDArray[np.bool_]]:
+) -> tuple[Array, int, int, NDArray[np.bool_], NDArray[np.bool_] | None]:
     """Integrate every patient of a one-way affine model; see the module docstring.
 
     Returns
@@ -973,16 +979,22 @@ def integrate_driven(
     modal : ndarray of bool, shape (n_patients,)
         Patients integrated here; the others (drivers not safely
         diagonalisable) are left for another backend.
+    flagged : ndarray of bool, shape (n_patients,), or None
+        From the compiled kernel: the modal patients that failed or gave a
+        state that is not finite (the other modal patients' states are all
+        finite). None when the states were not checked.
     """
     from mscsim.engine.adaptive import _input_columns
 
     n_states, n = y0.shape
     if n == 0:
-        return np.empty((n_states, 0, schedule.times_day.size)), 0, 0, np.zeros(0, dtype=bool)
+        empty = np.zeros(0, dtype=bool)
+        return np.empty((n_states, 0, schedule.times_day.size)), 0, 0, empty, empty
     if prepared is None:
         prepared = model.prepare(params)
-    a, _ = model.linear_system(prepared)
-    s_cols = _input_columns(model, prepared, params, schedule.infusion_routes)
+    system = model.linear_system(prepared)
+    a = system[0]
+    s_cols = _input_columns(model, prepared, params, schedule.infusion_routes, system)
     rows = max(a.shape[0], s_cols.shape[0])
     a = np.broadcast_to(a, (rows, n_states, n_states))
     s_cols = np.broadcast_to(s_cols, (rows, *s_cols.shape[1:]))
@@ -1002,10 +1014,10 @@ def integrate_driven(
     clip = keep[u_rows].astype(np.bool_)
     if getattr(model, "remainder_kernel", None) is not None:
         run = _Setup(model, params, prepared, schedule, y0, structure, drivers, a_xx, a_xu, s_cols)
-        states, n_panels, n_calls = run.compiled(clip, bool(keep[x]), rtol, atol)
+        states, n_panels, n_calls, flagged = run.compiled(clip, bool(keep[x]), rtol, atol)
         if progress is not None:
             progress(schedule.breakpoints.size, schedule.breakpoints.size)
-        return states, n_panels, n_calls, ok
+        return states, n_panels, n_calls, ok, flagged
     splits: dict[object, Array] = {}
     panels = _Panels(model, prepared, structure, drivers, a_xx, a_xu, rtol, atol)
 
@@ -1059,4 +1071,4 @@ def integrate_driven(
         np.maximum(x_buf, 0.0, out=x_buf)
     if panels.failed.any():
         out[:, :, panels.failed] = np.nan
-    return np.moveaxis(out, 0, -1), panels.n_panels, panels.n_calls, ok
+    return np.moveaxis(out, 0, -1), panels.n_panels, panels.n_calls, ok, None

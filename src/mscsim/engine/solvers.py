@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mscsim.engine.adaptive import DEFAULT_ATOL as ADAPTIVE_ATOL
 from mscsim.engine.adaptive import DEFAULT_RTOL as ADAPTIVE_RTOL
@@ -81,6 +82,12 @@ class Solver(Protocol):
         ...
 
 
+def _not_finite(states: Array) -> NDArray[np.bool_]:
+    """Return which patients (axis 1 of ``states``) have a state that is not finite."""
+    bad: NDArray[np.bool_] = ~np.all(np.isfinite(states), axis=(0, 2))
+    return bad
+
+
 @dataclass(frozen=True)
 class FastSolver:
     """All patients at once: exact linear part, error-controlled steps of the remainder.
@@ -132,12 +139,13 @@ class FastSolver:
             prepared = model.prepare(params)
             linear = model.is_linear(prepared)
             structure = None if linear else driven_structure(model, prepared)
+            flagged: NDArray[np.bool_] | None = None  # non-finite patients, if a backend knows
             if linear:
                 states, n_steps, n_rhs = integrate_fast(
                     model, params, schedule, y0, progress=progress, prepared=prepared
                 )
             elif structure is not None:
-                states, n_steps, n_rhs = self._driven(
+                states, n_steps, n_rhs, flagged = self._driven(
                     model, params, schedule, y0, structure, progress, prepared
                 )
             else:
@@ -153,7 +161,7 @@ class FastSolver:
                     prepared=prepared,
                 )
                 states, n_steps, n_rhs = run.states, run.n_steps, run.n_rhs
-        bad = ~np.all(np.isfinite(states), axis=(0, 2))
+        bad = _not_finite(states) if flagged is None else flagged
         message = f"{int(bad.sum())} patient(s) gave non-finite states" if bad.any() else ""
         return Integration(states, bad.astype(np.int8), n_steps, n_rhs, message)
 
@@ -166,9 +174,13 @@ class FastSolver:
         structure: DrivenStructure,
         progress: Callable[[int, int], None] | None,
         prepared: Params,
-    ) -> tuple[Array, int, int]:
-        """Integrate a one-way affine model (:mod:`mscsim.engine.driven`); others adaptively."""
-        states, n_steps, n_rhs, modal = integrate_driven(
+    ) -> tuple[Array, int, int, NDArray[np.bool_] | None]:
+        """Integrate a one-way affine model (:mod:`mscsim.engine.driven`); others adaptively.
+
+        Also returns which patients' states are not all finite, when the backend
+        checked them (the compiled one does), else None.
+        """
+        states, n_steps, n_rhs, modal, flagged = integrate_driven(
             model,
             params,
             schedule,
@@ -193,7 +205,10 @@ class FastSolver:
             states[:, rest] = run.states
             n_steps += run.n_steps
             n_rhs += run.n_rhs
-        return states, n_steps, n_rhs
+            if flagged is not None:
+                flagged = flagged.copy()
+                flagged[rest] = _not_finite(run.states)
+        return states, n_steps, n_rhs, flagged
 
 
 @dataclass(frozen=True)
