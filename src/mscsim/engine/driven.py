@@ -747,6 +747,7 @@ class _Setup:
         are NaN); every other patient's states are finite, so the caller need
         not scan them.
         """
+        from numba import get_num_threads
         from numba.core.dispatcher import Dispatcher
 
         from mscsim.engine.compiled import KERNEL_CONTRACT, LANES, run_patients
@@ -856,6 +857,7 @@ class _Setup:
             _c(rule.antiderivative),
             np.array([rtol, atol, PEAK_SHARE, UNIT_DAY]),
             MAX_DEPTH,
+            get_num_threads(),
             out,
             status,
             counts,
