@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.integrate import quad, solve_ivp
+from scipy.linalg import expm
 from tests.engine.test_accuracy import StiffNonlinear
 
 from mscsim import ResolvedDose, Route, simulate
@@ -395,6 +396,41 @@ def test_block_triangular_modes_rebuild_the_matrix_and_agree_with_lapack(
     np.testing.assert_allclose(
         np.sort(lam, axis=1), np.sort(lam_ref, axis=1), rtol=0, atol=1e-12 * scale.max()
     )
+
+
+def test_close_eigenvalues_in_a_lopsided_pair_keep_v_inverse_the_inverse() -> None:
+    # A pair with nearly equal rates and a very lopsided exchange: the left
+    # eigenvectors, each right to rounding, left V V^-1 2e-3 from I (a review).
+    rng = np.random.default_rng(11)
+    size = 20_000
+    p = -(10 ** rng.uniform(-2, 2, size))
+    a = np.zeros((size, 2, 2))
+    a[:, 0, 0] = p
+    a[:, 1, 1] = p * (1 + 10 ** rng.uniform(-6, -1, size))
+    a[:, 0, 1] = np.abs(p) * 10 ** rng.uniform(-9, 0, size)
+    a[:, 1, 0] = np.abs(p) * 10 ** rng.uniform(-9, 0, size)
+    pair_sink = np.array(
+        [
+            [-1.773474e-01, 2.410794e-05, 0.0],
+            [1.094396e-09, -1.773476e-01, 0.0],
+            [1.980728e-01, 2.292663e-03, -1.773465e-01],
+        ]
+    )
+    for batch in (a, pair_sink[None]):
+        lam, v, vinv, ok = real_modes(batch)
+        assert ok.all()
+        eye = np.eye(batch.shape[1])
+        residual = np.abs(v @ vinv - eye).max(axis=(1, 2))
+        cond = np.linalg.norm(v, axis=(1, 2)) * np.linalg.norm(vinv, axis=(1, 2))
+        assert (residual <= 64 * np.finfo(float).eps * cond).all()
+    exact = expm(10.0 * pair_sink)
+    modal = v[0] @ np.diag(np.exp(10.0 * lam[0])) @ vinv[0]
+    assert np.abs(modal - exact).max() <= 1e-8 * np.abs(exact).max()
+
+
+def test_an_empty_batch_has_no_modes() -> None:
+    lam, v, vinv, ok = real_modes(np.zeros((0, 3, 3)))
+    assert lam.shape == (0, 3) and v.shape == vinv.shape == (0, 3, 3) and ok.shape == (0,)
 
 
 def test_the_benchmark_kinetics_take_the_closed_form() -> None:

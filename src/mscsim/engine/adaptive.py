@@ -324,9 +324,9 @@ SEPARATION = 1e-6
 def _pattern_groups(a: Array) -> list[NDArray[np.intp]]:
     """Return the indices of the matrices of ``a`` grouped by their pattern of nonzero entries."""
     size = a.shape[0]
-    nonzero = (a != 0.0).reshape(size, -1)
     if size == 0:
         return []
+    nonzero = (a != 0.0).reshape(size, -1)
     if (nonzero == nonzero[0]).all():
         return [np.arange(size)]
     _, inverse = np.unique(np.packbits(nonzero, axis=1), axis=0, return_inverse=True)
@@ -442,9 +442,8 @@ def _structured_modes(
 ) -> tuple[Array, Array, Array, Array, NDArray[np.bool_]]:
     """Diagonalise block lower triangular matrices (``blocks`` of 1 or 2 states, upstream first).
 
-    Right eigenvectors by forward substitution down the blocks, left ones (the
-    rows of ``V^-1``) by the same up them on ``A^T``, scaled so that
-    ``V^-1 V = I``; ``V``'s columns have unit length, as LAPACK's. Returns
+    Eigenvectors by forward substitution down the blocks, with unit length as
+    LAPACK's; ``V^-1`` by inverting ``V`` (:func:`_condition`). Returns
     ``lam``, ``V``, ``V^-1``, the Frobenius condition number and which matrices
     this served: not those with complex or non-finite entries, or eigenvalues
     closer than :data:`SEPARATION` of the largest (a division would be
@@ -469,18 +468,14 @@ def _closed_form(
     stops = np.cumsum([b.size for b in blocks])
     modes = [slice(int(e) - b.size, int(e)) for b, e in zip(blocks, stops, strict=True)]
     v = _block_vectors(a, blocks, modes, lam)
-    w = _block_vectors(a.transpose(1, 0, 2), blocks[::-1], modes[::-1], lam)
     v /= np.sqrt((v * v).sum(axis=0))
-    w /= (w * v).sum(axis=0)  # w[:, k] is row k of V^-1
-    cond = np.sqrt((v * v).sum(axis=(0, 1)) * (w * w).sum(axis=(0, 1)))
+    v = np.ascontiguousarray(np.moveaxis(v, -1, 0))
+    # V^-1 by inverting V, not from the left eigenvectors: those are each right to
+    # rounding, but not orthogonal to the other modes' right vectors to rounding,
+    # and for close eigenvalues in a pair V times them strayed from I by up to 2e-3.
+    cond, vinv = _condition(np.where(bad[:, None, None], np.eye(n), v))
     bad |= ~np.isfinite(cond)
-    return (
-        np.ascontiguousarray(lam.T),
-        np.ascontiguousarray(np.moveaxis(v, -1, 0)),
-        np.ascontiguousarray(np.moveaxis(w, -1, 0).transpose(0, 2, 1)),
-        cond,
-        ~bad,
-    )
+    return np.ascontiguousarray(lam.T), v, vinv, cond, ~bad
 
 
 def _condition(v: Array) -> tuple[Array, Array]:

@@ -133,7 +133,8 @@ def _exp_lanes(u: np.ndarray, out: np.ndarray, bits: np.ndarray) -> None:  # pra
     ``e^u = 2^k e^r`` with ``k`` the integer nearest ``u / ln 2`` and
     ``|r| <= ln 2 / 2``: ``e^r`` by its Taylor series in Horner form, ``2^k``
     built in the exponent bits (``bits`` is scratch of at least ``u.size``).
-    Within 1.1 ulp of ``math.exp`` from ``e^-708`` to overflow; 0 below
+    Within 1.1 ulp of ``math.exp`` from ``e^-707`` to overflow (2 ulp just
+    above ``e^-708``, where ``2^(k-1)`` is subnormal); 0 at and below
     ``e^-708`` (3e-308), ``inf`` above and NaN for NaN. Every step is a
     lane-wise IEEE operation without branches, so the same lane gives the same
     bits whatever its neighbours.
@@ -742,7 +743,8 @@ def _refine(
             if ok[i] > 0.0:
                 for j in range(n_o):
                     v = x_out[j, i]
-                    out[o_a + j, x_row, p0 + b] = 0.0 if (clip_x and v <= 0.0) else v
+                    v = 0.0 if (clip_x and v <= 0.0) else v
+                    out[o_a + j, x_row, p0 + b] = v
                     if not math.isfinite(v):
                         failed[b] = True
                 _accept(block, b, e_, f_, 0, i, has_c, x_end[i])
@@ -1043,7 +1045,8 @@ def run_patients(
                         floor = 0.0 if clip_u[i] else -math.inf
                         for b in range(LANES):
                             value = acc[i, b]
-                            dst[b] = 0.0 if value < floor else value
+                            value = 0.0 if value < floor else value
+                            dst[b] = value
                             bad[b] = bad[b] | (not math.isfinite(value))
                 o = lo  # the next output of the driven state
                 for j in range(seg_panels[s, 0], seg_panels[s, 1]):
@@ -1162,7 +1165,8 @@ def run_patients(
                             dst = out[oo, x_row, g * LANES : (g + 1) * LANES]
                             for b in range(LANES):
                                 v = x[b]
-                                dst[b] = 0.0 if (clip_x and v <= 0.0) else v
+                                v = 0.0 if (clip_x and v <= 0.0) else v
+                                dst[b] = v
                                 bad[b] = bad[b] | (not math.isfinite(v))
             for b in range(LANES):
                 p = g * LANES + b
