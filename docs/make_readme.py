@@ -812,6 +812,7 @@ def block_bench_nonlinear(summary: Mapping[str, Any]) -> str:
             _power(r["error_baseline"]),
             f"{r['mscsim_steps_per_patient']:.0f}",
             "met" if r["met"] else "**missed**",
+            f"{r['numpy_ms']:.4f} ({r['numpy_ratio']:.2f}×)" if "numpy_ms" in r else "not run",
         ]
         for r in summary["rows"]
     ]
@@ -833,6 +834,7 @@ def block_bench_nonlinear(summary: Mapping[str, Any]) -> str:
         "error baseline",
         "mscsim panels/patient",
         "target",
+        "mscsim without the kernel ms/patient (baseline ÷ it)",
     ]
     return prose(intro) + "\n" + table(header, rows)
 
