@@ -676,7 +676,7 @@ def measure(
     """
     model = SixStateModel()
     m = ref.shape[1]
-    best = Row(n, math.inf, math.inf, numpy_s=math.inf)
+    best = Row(n, math.inf, math.inf)
     for _ in range(repeats):
         row = Row(n)
         for c, start in enumerate(range(0, n, chunk)):

@@ -449,32 +449,26 @@ def _structured_modes(
     closer than :data:`SEPARATION` of the largest (a division would be
     ill-conditioned; LAPACK takes them).
     """
-    with np.errstate(all="ignore"):  # the matrices a division would not serve are left out
-        return _closed_form(a, blocks)
-
-
-def _closed_form(
-    a: Array, blocks: list[NDArray[np.intp]]
-) -> tuple[Array, Array, Array, Array, NDArray[np.bool_]]:
-    """Return what :func:`_structured_modes` returns, without its floating-point state."""
     n = a.shape[1]
     a = np.moveaxis(a, 0, -1).copy()  # (n, n, G): each entry contiguous over matrices
-    lam, bad = _block_eigenvalues(a, blocks)
-    bad |= ~np.isfinite(a).all(axis=(0, 1))
-    scale = SEPARATION * np.abs(lam).max(axis=0)
-    for k in range(n):
-        for m in range(k + 1, n):
-            bad |= ~(np.abs(lam[k] - lam[m]) > scale)
-    stops = np.cumsum([b.size for b in blocks])
-    modes = [slice(int(e) - b.size, int(e)) for b, e in zip(blocks, stops, strict=True)]
-    v = _block_vectors(a, blocks, modes, lam)
-    v /= np.sqrt((v * v).sum(axis=0))
-    v = np.ascontiguousarray(np.moveaxis(v, -1, 0))
-    # V^-1 by inverting V, not from the left eigenvectors: those are each right to
-    # rounding, but not orthogonal to the other modes' right vectors to rounding,
-    # and for close eigenvalues in a pair V times them strayed from I by up to 2e-3.
-    cond, vinv = _condition(np.where(bad[:, None, None], np.eye(n), v))
-    bad |= ~np.isfinite(cond)
+    with np.errstate(all="ignore"):  # the matrices a division would not serve are left out
+        lam, bad = _block_eigenvalues(a, blocks)
+        bad |= ~np.isfinite(a).all(axis=(0, 1))
+        scale = SEPARATION * np.abs(lam).max(axis=0)
+        for k in range(n):
+            for m in range(k + 1, n):
+                bad |= ~(np.abs(lam[k] - lam[m]) > scale)
+        stops = np.cumsum([b.size for b in blocks])
+        modes = [slice(int(e) - b.size, int(e)) for b, e in zip(blocks, stops, strict=True)]
+        v = _block_vectors(a, blocks, modes, lam)
+        v /= np.sqrt((v * v).sum(axis=0))
+        v = np.ascontiguousarray(np.moveaxis(v, -1, 0))
+        # V^-1 by inverting V, not from the left eigenvectors: those are each right
+        # to rounding, but not orthogonal to the other modes' right vectors to
+        # rounding; for close eigenvalues in a pair, V times them strayed from I by
+        # up to 2e-3.
+        cond, vinv = _condition(np.where(bad[:, None, None], np.eye(n), v))
+        bad |= ~np.isfinite(cond)
     return np.ascontiguousarray(lam.T), v, vinv, cond, ~bad
 
 
@@ -811,9 +805,8 @@ def _growth(worst: Array, accept: NDArray[np.bool_]) -> Array:
     return out
 
 
-def _modes_of(model: Model, prepared: Params, inputs: Array) -> tuple[_Modes, NDArray[np.bool_]]:
+def _modes_of(model: Model, a: Array, inputs: Array) -> tuple[_Modes, NDArray[np.bool_]]:
     """Diagonalise the model's ``A``; ``inputs`` are the input columns ``S``, ``(P, n, m)``."""
-    a, _ = model.linear_system(prepared)
     index = StateIndex(tuple(model.states))
     reads = np.array([index[r] for r in model.remainder_reads], dtype=np.intp)
     writes = np.array([index[w] for w in model.remainder_writes], dtype=np.intp)
@@ -822,17 +815,13 @@ def _modes_of(model: Model, prepared: Params, inputs: Array) -> tuple[_Modes, ND
 
 
 def _input_columns(
-    model: Model,
-    prepared: Params,
-    params: Params,
-    routes: tuple[Route, ...],
-    system: tuple[Array, Array] | None = None,
+    model: Model, params: Params, routes: tuple[Route, ...], system: tuple[Array, Array]
 ) -> Array:
     """Return ``S``: one column per infused route (one viable cell per day), then ``b``.
 
-    ``system`` is ``model.linear_system(prepared)``, when the caller has it already.
+    ``system`` is the model's ``linear_system`` (``A``, ``b``).
     """
-    a, b = model.linear_system(prepared) if system is None else system
+    a, b = system
     size, n_states = max(a.shape[0], b.shape[0]), a.shape[1]
     s = np.zeros((size, n_states, len(routes) + 1))
     for j, route in enumerate(routes):
@@ -849,7 +838,8 @@ def fixed_steps(model: Model, params: Params, y0: Array, span_day: float, n_step
     measure its order.
     """
     prepared = model.prepare(params)
-    modes, _ = _modes_of(model, prepared, _input_columns(model, prepared, params, ()))
+    system = model.linear_system(prepared)
+    modes, _ = _modes_of(model, system[0], _input_columns(model, params, (), system))
     stepper = _Stepper(model, prepared, modes, rtol=1.0, atol=1.0, max_step=math.inf)
     c = _apply(modes.inputs, np.ones((1, y0.shape[1])))
     z = _apply(modes.vinv, y0)
@@ -897,8 +887,9 @@ def integrate_adaptive(
     n_states, n = y0.shape
     if prepared is None:
         prepared = model.prepare(params)
-    s = _input_columns(model, prepared, params, schedule.infusion_routes)
-    modes, ok = _modes_of(model, prepared, s)
+    system = model.linear_system(prepared)
+    s = _input_columns(model, params, schedule.infusion_routes, system)
+    modes, ok = _modes_of(model, system[0], s)
     size = s.shape[0]
     modal = np.broadcast_to(ok, (n,)) if size == 1 else ok
     out = np.empty((n_states, n, schedule.times_day.size))

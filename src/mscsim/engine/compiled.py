@@ -127,12 +127,12 @@ _EXP_LO = -708.0
 
 
 @_helper
-def _exp_lanes(u: np.ndarray, out: np.ndarray, bits: np.ndarray) -> None:  # pragma: no cover
+def _exp_lanes(u: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     """Write ``e^{u}`` into ``out``, lane by lane, as the compiler can vectorise it.
 
     ``e^u = 2^k e^r`` with ``k`` the integer nearest ``u / ln 2`` and
-    ``|r| <= ln 2 / 2``: ``e^r`` by its Taylor series in Horner form, ``2^k``
-    built in the exponent bits (``bits`` is scratch of at least ``u.size``).
+    ``|r| <= ln 2 / 2``: ``e^r`` by its Taylor series in Horner form, ``2^(k-1)``
+    built in the exponent bits of a float (so ``k = 1024`` stays finite).
     Within 1.1 ulp of ``math.exp`` from ``e^-707`` to overflow (2 ulp just
     above ``e^-708``, where ``2^(k-1)`` is subnormal); 0 at and below
     ``e^-708`` (3e-308), ``inf`` above and NaN for NaN. Every step is a
@@ -140,13 +140,12 @@ def _exp_lanes(u: np.ndarray, out: np.ndarray, bits: np.ndarray) -> None:  # pra
     bits whatever its neighbours.
     """
     c = _EXP_TAYLOR
-    kb = bits.view(np.int64)
     for b in range(u.size):
         x = u[b]
         y = x if x > _EXP_LO else _EXP_LO
         y = y if y < _EXP_HI else _EXP_HI
         kd = y * _LOG2E + _SHIFT
-        bits[b] = kd
+        scale = np.int64((np.float64(kd).view(np.int64) + 1022) << 52).view(np.float64)
         kd -= _SHIFT
         r = (y - kd * _LN2_HI) - kd * _LN2_LO
         p = c[13]
@@ -165,11 +164,8 @@ def _exp_lanes(u: np.ndarray, out: np.ndarray, bits: np.ndarray) -> None:  # pra
         p = p * r + c[0]
         p = p if x < _EXP_HI else math.inf
         p = p if x > _EXP_LO else 0.0
-        out[b] = p if x == x else x
-    for b in range(u.size):
-        kb[b] = (kb[b] + 1022) << 52  # 2^(k - 1): k = 1024 stays finite
-    for b in range(u.size):
-        out[b] = out[b] * bits[b] * 2.0
+        p = p if x == x else x
+        out[b] = p * scale * 2.0
 
 
 @_helper
@@ -218,22 +214,21 @@ def _factors(
     f: np.ndarray,
     slot: int,
     inputs: bool,
-    scratch: np.ndarray,
+    u: np.ndarray,
 ) -> None:  # pragma: no cover
     """Write ``e^{lam w theta_j}`` (and ``tau phi_1``) at the nodes, then at 1, into ``slot``.
 
-    ``scratch`` is ``(2, >= lanes)``.
+    ``u`` is scratch of at least as many lanes.
     """
     m = theta.size
     nl = lam.shape[1]
-    u = scratch[0, :nl]
-    bits = scratch[1, :nl]
+    u = u[:nl]
     for k in range(lam.shape[0]):
         for j in range(m + 1):
             tau = w * theta[j] if j < m else w
             for b in range(nl):
                 u[b] = lam[k, b] * tau
-            _exp_lanes(u, e[slot, k, j], bits)
+            _exp_lanes(u, e[slot, k, j])
             if inputs:
                 for b in range(nl):
                     f[slot, k, j, b] = _phi(u[b], tau, lam[k, b])
@@ -413,8 +408,7 @@ def _panel(
         res[7],
         res[8],
     )
-    scratch = res[9]
-    acc3 = res[10:13]
+    acc3 = res[9:12]
     for b in range(nl):
         integral[b] = 0.0
         hmax[b] = 0.0
@@ -423,7 +417,7 @@ def _panel(
         row_i = lam_nodes[i]
         for b in range(nl):
             row_i[b] = -w * row_i[b]
-        _exp_lanes(row_i, hh[i], scratch)
+        _exp_lanes(row_i, hh[i])
         for b in range(nl):
             h = hh[i, b] * gg[i, b]
             hh[i, b] = h
@@ -435,7 +429,7 @@ def _panel(
     share = min(1.0, w / unit_day)
     for b in range(nl):
         csum[b] *= w
-    _exp_lanes(csum, grow, scratch)
+    _exp_lanes(csum, grow)
     s_c = acc3[0]  # free once the tails are known
     s_h = acc3[1]
     for b in range(nl):
@@ -502,7 +496,7 @@ def _dense(
             gro = work[7][2]
             for b in range(nl):
                 sc[b] *= w
-            _exp_lanes(sc, gro, res[9])
+            _exp_lanes(sc, gro)
             for b in range(nl):
                 grow_o = gro[b]
                 xo = grow_o * (x[b] + w * sh[b])
@@ -529,7 +523,7 @@ def _new_buffers(n_states, nu, m, n_out):  # pragma: no cover
         np.zeros(m * LANES),  # hh
         np.zeros(m * LANES),  # lam_nodes
         np.zeros(LANES),  # csum
-        np.zeros(13 * LANES),  # x_end, ok, near, tails, ratio, grow, integral, hmax; scratch
+        np.zeros(12 * LANES),  # x_end, ok, near, tails, ratio, grow, integral, hmax; tails' sums
         np.zeros(n_out * LANES),  # the driven state at the outputs
     )
 
@@ -548,7 +542,7 @@ def _work(buf, n_states, nu, m, nl):  # pragma: no cover
         buf[6][: m * nl].reshape((m, nl)),
         buf[7][: m * nl].reshape((m, nl)),
         buf[8][:nl],
-        buf[9][: 13 * nl].reshape((13, nl)),
+        buf[9][: 12 * nl].reshape((12, nl)),
     )
     n_out = buf[10].size // LANES
     return work, buf[10][: n_out * nl].reshape((n_out, nl))
@@ -706,7 +700,7 @@ def _refine(
             buf[6][: m * nl].reshape((m, nl)),
             buf[7][: m * nl].reshape((m, nl)),
             buf[8][:nl],
-            buf[9][: 13 * nl].reshape((13, nl)),
+            buf[9][: 12 * nl].reshape((12, nl)),
         )
         x_out = buf[10][: n_out * nl].reshape((n_out, nl))
         _factors(lam_, w, theta, e_, f_, 0, has_c, fscratch)
@@ -949,7 +943,7 @@ def run_patients(
         move = np.zeros(LANES, dtype=np.bool_)
         lanes_r = np.empty(LANES, dtype=np.int64)
         row_r = np.empty(m)
-        fscratch = np.empty((2, LANES))
+        fscratch = np.empty(LANES)
         e_all = np.empty((n_w + 1, nu, m + 1, LANES))
         f_all = np.zeros((n_w + 1, nu, m + 1, LANES))
         kp_g = np.empty((n_q, cols * LANES))

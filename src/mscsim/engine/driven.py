@@ -996,7 +996,7 @@ def integrate_driven(
         prepared = model.prepare(params)
     system = model.linear_system(prepared)
     a = system[0]
-    s_cols = _input_columns(model, prepared, params, schedule.infusion_routes, system)
+    s_cols = _input_columns(model, params, schedule.infusion_routes, system)
     rows = max(a.shape[0], s_cols.shape[0])
     a = np.broadcast_to(a, (rows, n_states, n_states))
     s_cols = np.broadcast_to(s_cols, (rows, *s_cols.shape[1:]))
