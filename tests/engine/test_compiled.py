@@ -327,6 +327,7 @@ def test_the_lane_exponential_is_exp_to_rounding() -> None:
 
 THREADS = """
 from concurrent.futures import ThreadPoolExecutor
+import multiprocessing as mp
 import numpy as np
 from tests.engine.test_compiled import LANES, Kernel, population, solve
 params = population(LANES + 3)
@@ -334,26 +335,37 @@ alone = solve(Kernel(), params, LANES + 3).states
 with ThreadPoolExecutor(4) as pool:
     runs = list(pool.map(lambda _: solve(Kernel(), params, LANES + 3).states, range(8)))
 assert all(np.array_equal(r, alone) for r in runs)
-import numba
-print(numba.threading_layer())
+
+def child(queue):
+    queue.put(np.array_equal(solve(Kernel(), params, LANES + 3).states, alone))
+
+queue = mp.get_context("fork").Queue()
+forked = mp.get_context("fork").Process(target=child, args=(queue,))
+forked.start()
+forked.join(300)
+assert forked.exitcode == 0, forked.exitcode
+assert queue.get(timeout=5)
+print("ok")
 """
 
 
-def test_runs_from_several_threads_take_turns_and_agree() -> None:
-    # numba's fallback threading layer aborts the process when two threads launch a
-    # parallel kernel at once: compiled runs must take turns (a threaded Dask scheduler).
+def test_runs_from_several_threads_agree_and_a_forked_child_runs_too() -> None:
+    # Compiled runs started from several threads (a threaded Dask scheduler) take
+    # turns and agree; a process that ran one and then forks (multiprocessing's default
+    # on Linux) has a child that runs one too. Numba's OpenMP threading layer would
+    # kill that child: the runs use threads of their own.
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    env = os.environ | {"NUMBA_THREADING_LAYER": "workqueue", "PYTHONPATH": str(root)}
+    env = os.environ | {"PYTHONPATH": str(root)}
     done = subprocess.run(
         [sys.executable, "-c", THREADS], capture_output=True, text=True, env=env, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "workqueue"
+    assert done.stdout.strip() == "ok"
 
 
 # --------------------------------------------------------------------------- review cases

@@ -54,6 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mscsim.engine.events import Schedule
+from mscsim.errors import SpecError
 from mscsim.models.base import Array, Model, Params, StateIndex, nonnegative_mask, take_rows
 from mscsim.spec.route import Route
 
@@ -901,7 +902,24 @@ def integrate_adaptive(
         )
         out[:, fallback] = states
     idx = np.flatnonzero(modal)
-    if idx.size:
+    if idx.size and getattr(model, "remainder_kernel", None) is not None:
+        mine = take_rows(prepared, idx)
+        part = schedule if idx.size == n else schedule.take(idx)
+        states, counts = _compiled_run(
+            model,
+            take_rows(params, idx),
+            mine,
+            modes.take(idx),
+            part,
+            y0[:, idx],
+            (rtol, atol, math.inf if max_step_day is None else max_step_day),
+            progress,
+        )
+        out[:, idx] = states
+        rhs += counts[0]
+        steps += counts[1]
+        rejected = counts[2]
+    elif idx.size:
         stepper = _Stepper(
             model,
             take_rows(prepared, idx),
@@ -916,6 +934,207 @@ def integrate_adaptive(
         rhs += stepper.n_rhs
         rejected = stepper.n_rejected
     return AdaptiveRun(out, steps, rejected, rhs, int(fallback.size))
+
+
+def _compiled_run(
+    model: Model,
+    params: Params,
+    prepared: Params,
+    modes: _Modes,
+    schedule: Schedule,
+    y0: Array,
+    tolerances: tuple[float, float, float],
+    progress: ProgressCallback | None,
+) -> tuple[Array, tuple[int, int, int]]:
+    """Run :func:`mscsim.engine.compiled_adaptive.run_patients`: ``_run`` compiled, per patient.
+
+    ``tolerances`` are ``rtol``, ``atol`` and the longest step; ``progress`` is
+    told after each slice of patients. Returns the
+    states ``(n_states, n, n_times)`` (a patient that failed or gave a state
+    that is not finite is NaN throughout) and the kernel calls, accepted and
+    rejected steps summed over patients. The kernels are compared with the
+    model's NumPy ``remainder`` and switches at the outputs after each dose
+    (:func:`_check_kernels`).
+    """
+    from mscsim.engine.compiled_adaptive import run_patients
+    from mscsim.engine.driven import compiled_kernel, kernel_parameters, run_compiled
+
+    n_states, n = y0.shape
+    rtol, atol, max_step = tolerances
+    kernel = compiled_kernel(model, "remainder_kernel")
+    linear_below = bool(getattr(model, "linear_below_switches", False))
+    has_switches = linear_below and getattr(model, "switch_kernel", None) is not None
+    switches = compiled_kernel(model, "switch_kernel") if has_switches else kernel
+    n_switches = _switch_rows(model, prepared, y0) if has_switches else 0
+
+    def each(a: Array) -> Array:
+        """Return ``a`` with one row per patient (a shared first row repeated), C-contiguous."""
+        return np.require(np.broadcast_to(a, (n, *a.shape[1:])), float, ["C", "W"])
+
+    bp = schedule.breakpoints
+    graded = np.array([k == 0 or schedule.starts_transient(k) for k in range(bp.size)])
+    c_of = np.cumsum(graded) - 1
+    c_tab = np.empty((int(graded.sum()), n, n_states))
+    jump_of = np.full(bp.size, -1, dtype=np.int64)
+    jumps: list[Array] = []
+    splits: dict[object, Array] = {}
+    for k in map(int, np.flatnonzero(graded)):
+        u = np.vstack([schedule.infusion_rates(k, n), np.ones((1, n))])
+        c_tab[c_of[k]] = _apply(modes.inputs, u).T
+        if schedule.boluses[k]:
+            jump = np.zeros((n_states, n))
+            for route, cells in schedule.boluses[k]:
+                if route not in splits:
+                    splits[route] = model.dose_split(route, params)
+                jump = jump + splits[route] * cells
+            jump_of[k] = len(jumps)
+            jumps.append(jump.T)
+    d = modes.n_driven
+    driven = np.zeros((n, d), dtype=bool)
+    if d:
+        driven = np.broadcast_to((modes.vinv_driven != 0.0).any(axis=2), (n, d))
+    times = schedule.times_day.size
+    out = np.empty((n, times, n_states))
+    status = np.zeros(n, dtype=np.int8)
+    counts = np.zeros((n, 3), dtype=np.int64)
+    probes = np.zeros((n, 1 + n_states))
+    probe_size = np.zeros(n)
+    limits = (MIN_STEP_DAY, 0.0, MAX_GROWTH, MIN_SHRINK, SAFETY)
+    tol = np.array(
+        [rtol, atol, PEAK_SHARE, ROUNDING, UNIT_STEP_DAY, max_step, FIRST_STEP_DAY, *limits]
+    )
+    arguments = (
+        kernel,
+        switches,
+        has_switches,
+        each(modes.lam.T),
+        each(modes.v),
+        each(modes.vinv),
+        each(modes.v_abs),
+        each(modes.v_reads),
+        each(modes.vinv_driven),
+        np.ascontiguousarray(driven.sum(axis=1), dtype=np.int64),
+        np.ascontiguousarray(modes.reads, dtype=np.int64),
+        np.ascontiguousarray(modes.writes, dtype=np.int64),
+        kernel_parameters(model, prepared, n),
+        np.ascontiguousarray(y0.T, dtype=float),
+        np.ascontiguousarray(bp, dtype=float),
+        graded,
+        np.ascontiguousarray(schedule.output_at, dtype=np.int64),
+        np.ascontiguousarray(c_of, dtype=np.int64),
+        c_tab,
+        jump_of,
+        np.ascontiguousarray(np.array(jumps) if jumps else np.zeros((1, n, n_states))),
+        nonnegative_mask(model),
+        np.array(SUBSTEPS, dtype=np.int64),
+        tol,
+        n_switches,
+    )
+    results = (out, status, counts, probes, probe_size)
+    # Patients in slices when someone watches progress (a patient's steps are its own).
+    slices = min(n, PROGRESS_SLICES) if progress is not None else 1
+    total = schedule.breakpoints.size
+    for i in range(slices):
+        span = (i * n // slices, (i + 1) * n // slices)
+        run_compiled(model, run_patients, arguments, span, results)
+        if progress is not None:
+            progress(round(total * (i + 1) / slices), total)
+    states = out.transpose(2, 0, 1)
+    probed = np.flatnonzero((probe_size > 0) & (status == 0))
+    _check_kernels(model, prepared, schedule, states, status, n_switches, probes[probed], probed)
+    total = counts.sum(axis=0)
+    return states, (int(total[0]), int(total[1]), int(total[2]))
+
+
+def _switch_rows(model: Model, prepared: Params, y0: Array) -> int:
+    """Return how many switch and activity functions the model has."""
+    y = y0[:, :1]
+    one = take_rows(prepared, np.zeros(1, dtype=np.intp))
+    return int(model.switches(y, one).shape[0] + model.activity(y, one).shape[0])
+
+
+KERNEL_CHECK_RTOL = 1e-9
+"""Largest relative difference allowed between a kernel and the model's NumPy functions."""
+
+PROGRESS_SLICES = 20
+"""Slices of patients a compiled run is cut into when progress is reported."""
+
+CHECKED_THROUGHOUT = 8
+"""Patients of a compiled run whose kernels are checked at every output."""
+
+
+def _check_kernels(
+    model: Model,
+    prepared: Params,
+    schedule: Schedule,
+    states: Array,
+    status: NDArray[np.int8],
+    n_switches: int,
+    probes: Array,
+    probed: NDArray[np.intp],
+) -> None:
+    """Compare the kernels with ``remainder`` (and the switches) where the run tested them.
+
+    At each patient's probe (``probes`` of patients ``probed``: time and state
+    where its remainder was largest), at the outputs after each dose and the
+    last, for every patient that did not fail, and at every output of
+    :data:`CHECKED_THROUGHOUT` of them.
+
+    Raises
+    ------
+    SpecError
+        If the remainder differs beyond :data:`KERNEL_CHECK_RTOL`, or a switch
+        differs in sign.
+    """
+    from mscsim.engine.driven import compiled_kernel, kernel_parameters
+
+    bp, times = schedule.breakpoints, schedule.times_day
+    starts = [bp[k] for k in range(bp.size) if schedule.starts_transient(k) or k == 0]
+    at = sorted({int(np.searchsorted(times, t, side="right")) for t in starts} | {times.size - 1})
+    at = [i for i in at if i < times.size]
+    ok = np.flatnonzero(status == 0)
+    if not at or not ok.size:
+        return
+    n_states = states.shape[0]
+    few = ok[np.linspace(0, ok.size - 1, min(ok.size, CHECKED_THROUGHOUT)).astype(np.intp)]
+    y = np.hstack(
+        [
+            states[:, ok][:, :, at].reshape(n_states, -1),
+            states[:, few].reshape(n_states, -1),
+            probes[:, 1:].T,
+        ]
+    )
+    y = np.ascontiguousarray(y)
+    rows = np.concatenate([np.repeat(ok, len(at)), np.repeat(few, times.size), probed])
+    params = take_rows(prepared, rows)
+    t = np.concatenate([np.tile(times[at], ok.size), np.tile(times, few.size), probes[:, 0]])
+    t = np.ascontiguousarray(t)
+    p = np.ascontiguousarray(kernel_parameters(model, prepared, states.shape[1])[rows].T)
+    index = StateIndex(tuple(model.states))
+    reads = [index[r] for r in model.remainder_reads]
+    writes = [index[w] for w in model.remainder_writes]
+    seen = np.zeros_like(y)
+    seen[reads] = y[reads]
+    got = np.zeros_like(y)
+    compiled_kernel(model, "remainder_kernel")(t, seen, p, got)
+    want = model.remainder(t, seen, params)  # type: ignore[arg-type]
+    with np.errstate(invalid="ignore"):
+        scale = np.abs(want[writes]) + np.abs(got[writes])
+        differs = np.abs(want[writes] - got[writes]) > KERNEL_CHECK_RTOL * scale + 1e-300
+    if differs.any():
+        raise SpecError(
+            f"remainder_kernel: {model.name}'s kernel differs from its remainder "
+            f"(at {int(differs.any(axis=0).sum())} of {y.shape[1]} probes)"
+        )
+    if not n_switches:
+        return
+    sw = np.zeros((n_switches, y.shape[1]))
+    compiled_kernel(model, "switch_kernel")(t, y, p, sw)
+    numpy_sw = np.concatenate([model.switches(y, params), model.activity(y, params)])
+    if np.any((sw < 0) != (numpy_sw < 0)):
+        raise SpecError(
+            f"switch_kernel: {model.name}'s kernel differs in sign from its switches and activity"
+        )
 
 
 def _run(

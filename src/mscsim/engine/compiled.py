@@ -6,9 +6,10 @@ costs calls through the Python contract and passes over memory. When a model
 also gives its remainder compiled (``remainder_kernel``, see
 :class:`mscsim.Model`), :func:`run_patients` runs the same method — the same
 panels, quadrature, error test and halving of a failing panel — as compiled
-loops over blocks of :data:`LANES` patients side by side (lanes), blocks
-spread over the cores (numba ``prange``). A patient that fails a panel's error
-test halves it alone, in a block of copies of itself, through the same code.
+loops over blocks of :data:`LANES` patients side by side (lanes), ranges of
+blocks run by one thread per core (:func:`mscsim.engine.driven.run_compiled`).
+A patient that fails a panel's error test halves it alone, in a block of
+copies of itself, through the same code.
 Every lane of a block runs the same IEEE operations, so a patient's result
 does not depend on the batch, on its lane or on the threads: the one
 ``fastmath`` freedom taken, in the helpers, is to fuse a multiply and an add
@@ -45,7 +46,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 
 __all__ = ["KERNEL_CONTRACT", "KERNEL_SIGNATURE", "LANES", "run_patients"]
 
@@ -851,7 +852,8 @@ _RUN_SIGNATURE = types.void(
     _f2,  # anti (m + 1, m)
     _f1,  # tol: rtol, atol, peak share, unit day
     types.int64,  # max_depth
-    types.int64,  # n_chunks: runs of blocks, one per thread
+    types.int64,  # first: the blocks run are first to stop - 1 (one range per thread)
+    types.int64,  # stop
     _f3,  # out (T, n_states, G * L), time-major
     types.int8[::1],  # status (G * L,)
     _i2,  # counts (G * L, 2)
@@ -859,7 +861,7 @@ _RUN_SIGNATURE = types.void(
 )
 
 
-@njit(_RUN_SIGNATURE, parallel=True, cache=True, error_model="numpy")
+@njit(_RUN_SIGNATURE, nogil=True, cache=True, error_model="numpy")
 def run_patients(
     remainder,
     lam,
@@ -893,16 +895,17 @@ def run_patients(
     anti,
     tol,
     max_depth,
-    n_chunks,
+    first,
+    stop,
     out,
     status,
     counts,
     probes,
 ):  # pragma: no cover
-    """Integrate every block of patients; see the module docstring.
+    """Integrate blocks ``first`` to ``stop - 1``; see the module docstring.
 
-    The blocks are split into ``n_chunks`` consecutive runs (one per thread),
-    each with its scratch allocated once. Patient ``g * LANES + b`` is lane
+    The caller runs one range of blocks per thread (the GIL is released), each
+    with its scratch allocated once. Patient ``g * LANES + b`` is lane
     ``b`` of block ``g``. Writes ``out``
     (states at ``times``, time-major; states in ``u_rows`` where ``clip_u``, and
     the driven state when ``clip_x``, at least 0), ``status`` (1: failed or an
@@ -911,7 +914,6 @@ def run_patients(
     patient and stretch: time, read states, the probe value of the driven state
     and the kernel's remainder at 0, 1 and there).
     """
-    n_blocks = lam.shape[0]
     nu = lam.shape[1]
     m = anti.shape[1]
     n_r = reads.size
@@ -932,243 +934,239 @@ def run_patients(
     any_c = False
     for s in range(n_seg):
         any_c = any_c or seg_has_c[s]
-    n_chunks = max(1, min(n_blocks, n_chunks))
-    for chunk in prange(n_chunks):
-        # scratch for this thread's blocks, allocated once
-        buf = _new_buffers(n_states, nu, m, times.size)
-        buf_r = _new_buffers(n_states, nu, m, times.size)
-        work, x_out = _work(buf, n_states, nu, m, LANES)
-        row = np.empty(m)
-        need = np.empty(LANES, dtype=np.int64)
-        move = np.zeros(LANES, dtype=np.bool_)
-        lanes_r = np.empty(LANES, dtype=np.int64)
-        row_r = np.empty(m)
-        fscratch = np.empty(LANES)
-        e_all = np.empty((n_w + 1, nu, m + 1, LANES))
-        f_all = np.zeros((n_w + 1, nu, m + 1, LANES))
-        kp_g = np.empty((n_q, cols * LANES))
-        st_a = np.empty(stack_size)
-        st_w = np.empty(stack_size)
-        st_b = np.empty(stack_size)
-        st_d = np.empty(stack_size, dtype=np.int64)
-        st_s = np.empty(stack_size, dtype=np.bool_)
-        st_o = np.empty(stack_size, dtype=np.int64)
-        st_l = np.empty((stack_size, LANES), dtype=np.int64)
-        st_n = np.empty(stack_size, dtype=np.int64)
-        # the gathered lanes of a halving (see _refine)
-        flat = np.zeros(((4 + n_r) * nu + 4 + n_q * cols + 2 * nu * (m + 1)) * LANES)
-        stack = (st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n, flat)
-        z = np.empty((nu, LANES))
-        x = np.empty(LANES)
-        peak = np.empty(LANES)
-        failed = np.empty(LANES, dtype=np.bool_)
-        bad = np.empty(LANES, dtype=np.bool_)
-        n_acc = np.empty(LANES, dtype=np.int64)
-        n_cols = np.empty(LANES, dtype=np.int64)
-        zz = np.empty((nu, LANES))
-        ze = np.empty((nu, LANES))
-        fe = np.zeros((nu, LANES))
-        acc = np.empty((nu, LANES))
-        for g in range(chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks):
-            lam_g = lam[g]
-            vr_g = v_reads[g].reshape((n_r, nu, LANES))
-            for i in range(n_q):
-                for col in range(cols):
-                    for b in range(LANES):
-                        kp_g[i, col * LANES + b] = kp[g, i, b]
-            lane = (lam_g, vr_g, a_xx[g], a_xu[g], kp_g, has_xu)
-            for i in range(n_w):
-                if i > 0 and nominal_w[i] == 2.0 * nominal_w[i - 1]:
-                    _doubled(e_all, f_all, i, any_c)
-                else:
-                    _factors(lam_g, nominal_w[i], theta, e_all, f_all, i, any_c, fscratch)
-            for b in range(LANES):
-                for k in range(nu):
-                    z[k, b] = z0[g, k, b]
-                x[b] = x0[g, b]
-                peak[b] = abs(x[b])
-                failed[b] = False
-                bad[b] = False
-                n_acc[b] = 0
-                n_cols[b] = 0
-            v_g = v_all[g].reshape((nu, nu, LANES))
-            for s in range(n_seg):
-                t0 = seg_t[s, 0]
-                has_c = seg_has_c[s]
-                c = seg_c[s, g * nu : (g + 1) * nu]
-                g0 = seg_g0[s, g]
-                block = (z, c, g0, x, peak)
-                for k in range(nu):
-                    for b in range(LANES):
-                        z[k, b] += seg_dz[s, g * nu + k, b]
+    # scratch for this thread's blocks, allocated once
+    buf = _new_buffers(n_states, nu, m, times.size)
+    buf_r = _new_buffers(n_states, nu, m, times.size)
+    work, x_out = _work(buf, n_states, nu, m, LANES)
+    row = np.empty(m)
+    need = np.empty(LANES, dtype=np.int64)
+    move = np.zeros(LANES, dtype=np.bool_)
+    lanes_r = np.empty(LANES, dtype=np.int64)
+    row_r = np.empty(m)
+    fscratch = np.empty(LANES)
+    e_all = np.empty((n_w + 1, nu, m + 1, LANES))
+    f_all = np.zeros((n_w + 1, nu, m + 1, LANES))
+    kp_g = np.empty((n_q, cols * LANES))
+    st_a = np.empty(stack_size)
+    st_w = np.empty(stack_size)
+    st_b = np.empty(stack_size)
+    st_d = np.empty(stack_size, dtype=np.int64)
+    st_s = np.empty(stack_size, dtype=np.bool_)
+    st_o = np.empty(stack_size, dtype=np.int64)
+    st_l = np.empty((stack_size, LANES), dtype=np.int64)
+    st_n = np.empty(stack_size, dtype=np.int64)
+    # the gathered lanes of a halving (see _refine)
+    flat = np.zeros(((4 + n_r) * nu + 4 + n_q * cols + 2 * nu * (m + 1)) * LANES)
+    stack = (st_a, st_w, st_b, st_d, st_s, st_o, st_l, st_n, flat)
+    z = np.empty((nu, LANES))
+    x = np.empty(LANES)
+    peak = np.empty(LANES)
+    failed = np.empty(LANES, dtype=np.bool_)
+    bad = np.empty(LANES, dtype=np.bool_)
+    n_acc = np.empty(LANES, dtype=np.int64)
+    n_cols = np.empty(LANES, dtype=np.int64)
+    zz = np.empty((nu, LANES))
+    ze = np.empty((nu, LANES))
+    fe = np.zeros((nu, LANES))
+    acc = np.empty((nu, LANES))
+    for g in range(first, stop):
+        lam_g = lam[g]
+        vr_g = v_reads[g].reshape((n_r, nu, LANES))
+        for i in range(n_q):
+            for col in range(cols):
                 for b in range(LANES):
-                    x[b] += seg_dx[s, g, b]
-                    peak[b] = max(peak[b], abs(x[b]))
-                lo = seg_out[s, 0]
-                hi = seg_out[s, 1]
-                # the drivers at this stretch's outputs, by the exact recurrence
-                for k in range(nu):
-                    for b in range(LANES):
-                        zz[k, b] = z[k, b]
-                prev = t0
-                last = math.nan
-                for o in range(lo, hi):
-                    d = times[o] - prev
-                    if d != last:
-                        for k in range(nu):
-                            for b in range(LANES):
-                                lt = lam_g[k, b] * d
-                                ze[k, b] = math.exp(lt)
-                                if has_c:
-                                    fe[k, b] = _phi(lt, d, lam_g[k, b]) * c[k, b]
-                        last = d
+                    kp_g[i, col * LANES + b] = kp[g, i, b]
+        lane = (lam_g, vr_g, a_xx[g], a_xu[g], kp_g, has_xu)
+        for i in range(n_w):
+            if i > 0 and nominal_w[i] == 2.0 * nominal_w[i - 1]:
+                _doubled(e_all, f_all, i, any_c)
+            else:
+                _factors(lam_g, nominal_w[i], theta, e_all, f_all, i, any_c, fscratch)
+        for b in range(LANES):
+            for k in range(nu):
+                z[k, b] = z0[g, k, b]
+            x[b] = x0[g, b]
+            peak[b] = abs(x[b])
+            failed[b] = False
+            bad[b] = False
+            n_acc[b] = 0
+            n_cols[b] = 0
+        v_g = v_all[g].reshape((nu, nu, LANES))
+        for s in range(n_seg):
+            t0 = seg_t[s, 0]
+            has_c = seg_has_c[s]
+            c = seg_c[s, g * nu : (g + 1) * nu]
+            g0 = seg_g0[s, g]
+            block = (z, c, g0, x, peak)
+            for k in range(nu):
+                for b in range(LANES):
+                    z[k, b] += seg_dz[s, g * nu + k, b]
+            for b in range(LANES):
+                x[b] += seg_dx[s, g, b]
+                peak[b] = max(peak[b], abs(x[b]))
+            lo = seg_out[s, 0]
+            hi = seg_out[s, 1]
+            # the drivers at this stretch's outputs, by the exact recurrence
+            for k in range(nu):
+                for b in range(LANES):
+                    zz[k, b] = z[k, b]
+            prev = t0
+            last = math.nan
+            for o in range(lo, hi):
+                d = times[o] - prev
+                if d != last:
                     for k in range(nu):
                         for b in range(LANES):
-                            zz[k, b] = (
-                                zz[k, b] * ze[k, b] + fe[k, b] if has_c else zz[k, b] * ze[k, b]
-                            )
-                    prev = times[o]
-                    for i in range(nu):
-                        for b in range(LANES):
-                            acc[i, b] = 0.0
-                        for k in range(nu):
-                            for b in range(LANES):
-                                acc[i, b] += v_g[i, k, b] * zz[k, b]
-                    for i in range(nu):  # a row as a slice: stores, not scatters
-                        dst = out[o, u_rows[i], g * LANES : (g + 1) * LANES]
-                        floor = 0.0 if clip_u[i] else -math.inf
-                        for b in range(LANES):
-                            value = acc[i, b]
-                            value = 0.0 if value < floor else value
-                            dst[b] = value
-                            bad[b] = bad[b] | (not math.isfinite(value))
-                o = lo  # the next output of the driven state
-                for j in range(seg_panels[s, 0], seg_panels[s, 1]):
-                    a = panel_aw[j, 0]
-                    w = panel_aw[j, 1]
-                    bound = panel_aw[j, 2]
-                    start = j == seg_panels[s, 0]
-                    nominal = panel_wi[j] >= 0
-                    ei = panel_wi[j] if nominal else n_w
-                    if not nominal:
-                        _factors(lam_g, w, theta, e_all, f_all, ei, has_c, fscratch)
-                    _panel(
-                        remainder,
-                        a,
-                        w,
-                        start,
-                        ei,
-                        has_c,
-                        block,
-                        lane,
-                        e_all,
-                        f_all,
-                        reads,
-                        x_row,
-                        rule,
-                        tol,
-                        work,
-                    )
-                    if start:
-                        _probe(remainder, work, kp_g, x, reads, x_row, m, probes, g * LANES, s)
-                    n_o = _dense(
-                        a,
-                        w,
-                        bound,
-                        nominal,
-                        o,
-                        hi,
-                        times,
-                        out_rows,
-                        anti,
-                        x,
-                        peak,
-                        work,
-                        rule,
-                        tol,
-                        x_out,
-                        row,
-                    )
-                    ok = work[9][1]
-                    x_end = work[9][0]
-                    n_need = 0
+                            lt = lam_g[k, b] * d
+                            ze[k, b] = math.exp(lt)
+                            if has_c:
+                                fe[k, b] = _phi(lt, d, lam_g[k, b]) * c[k, b]
+                    last = d
+                for k in range(nu):
                     for b in range(LANES):
-                        move[b] = False
-                        if failed[b]:
-                            continue
-                        n_cols[b] += cols
-                        if not math.isfinite(x[b]):
-                            failed[b] = True
-                        elif ok[b] > 0.0:
-                            move[b] = True
-                            n_acc[b] += 1
-                        else:  # including an end that overflowed: a shorter panel may not
-                            need[n_need] = b
-                            n_need += 1
-                    _accept_lanes(block, move, e_all, f_all, ei, has_c, x_end)
-                    for i in range(n_o):
-                        dst = out[o + i, x_row, g * LANES : (g + 1) * LANES]
+                        zz[k, b] = zz[k, b] * ze[k, b] + fe[k, b] if has_c else zz[k, b] * ze[k, b]
+                prev = times[o]
+                for i in range(nu):
+                    for b in range(LANES):
+                        acc[i, b] = 0.0
+                    for k in range(nu):
                         for b in range(LANES):
-                            v = x_out[i, b]
+                            acc[i, b] += v_g[i, k, b] * zz[k, b]
+                for i in range(nu):  # a row as a slice: stores, not scatters
+                    dst = out[o, u_rows[i], g * LANES : (g + 1) * LANES]
+                    floor = 0.0 if clip_u[i] else -math.inf
+                    for b in range(LANES):
+                        value = acc[i, b]
+                        value = 0.0 if value < floor else value
+                        dst[b] = value
+                        bad[b] = bad[b] | (not math.isfinite(value))
+            o = lo  # the next output of the driven state
+            for j in range(seg_panels[s, 0], seg_panels[s, 1]):
+                a = panel_aw[j, 0]
+                w = panel_aw[j, 1]
+                bound = panel_aw[j, 2]
+                start = j == seg_panels[s, 0]
+                nominal = panel_wi[j] >= 0
+                ei = panel_wi[j] if nominal else n_w
+                if not nominal:
+                    _factors(lam_g, w, theta, e_all, f_all, ei, has_c, fscratch)
+                _panel(
+                    remainder,
+                    a,
+                    w,
+                    start,
+                    ei,
+                    has_c,
+                    block,
+                    lane,
+                    e_all,
+                    f_all,
+                    reads,
+                    x_row,
+                    rule,
+                    tol,
+                    work,
+                )
+                if start:
+                    _probe(remainder, work, kp_g, x, reads, x_row, m, probes, g * LANES, s)
+                n_o = _dense(
+                    a,
+                    w,
+                    bound,
+                    nominal,
+                    o,
+                    hi,
+                    times,
+                    out_rows,
+                    anti,
+                    x,
+                    peak,
+                    work,
+                    rule,
+                    tol,
+                    x_out,
+                    row,
+                )
+                ok = work[9][1]
+                x_end = work[9][0]
+                n_need = 0
+                for b in range(LANES):
+                    move[b] = False
+                    if failed[b]:
+                        continue
+                    n_cols[b] += cols
+                    if not math.isfinite(x[b]):
+                        failed[b] = True
+                    elif ok[b] > 0.0:
+                        move[b] = True
+                        n_acc[b] += 1
+                    else:  # including an end that overflowed: a shorter panel may not
+                        need[n_need] = b
+                        n_need += 1
+                _accept_lanes(block, move, e_all, f_all, ei, has_c, x_end)
+                for i in range(n_o):
+                    dst = out[o + i, x_row, g * LANES : (g + 1) * LANES]
+                    for b in range(LANES):
+                        v = x_out[i, b]
+                        v = 0.0 if (clip_x and v <= 0.0) else v
+                        dst[b] = v if move[b] else dst[b]
+                        bad[b] = bad[b] | (move[b] and not math.isfinite(v))
+                if n_need:
+                    # those lanes halve the panel alone (max_depth 0: they fail)
+                    if max_depth == 0:
+                        for i in range(n_need):
+                            failed[need[i]] = True
+                    else:
+                        _refine(
+                            remainder,
+                            need[:n_need],
+                            a,
+                            w,
+                            bound,
+                            start,
+                            o,
+                            hi,
+                            has_c,
+                            block,
+                            lane,
+                            kp[g],
+                            failed,
+                            n_acc,
+                            n_cols,
+                            out,
+                            g * LANES,
+                            times,
+                            anti,
+                            rule,
+                            tol,
+                            reads,
+                            x_row,
+                            clip_x,
+                            max_depth,
+                            buf_r,
+                            stack,
+                            lanes_r,
+                            row_r,
+                            fscratch,
+                        )
+                while o < hi and times[o] < panel_aw[j, 2]:
+                    o += 1
+            if s == n_seg - 1:
+                for oo in range(lo, hi):  # outputs at the very end: the state there
+                    if times[oo] >= seg_t[s, 1]:
+                        dst = out[oo, x_row, g * LANES : (g + 1) * LANES]
+                        for b in range(LANES):
+                            v = x[b]
                             v = 0.0 if (clip_x and v <= 0.0) else v
-                            dst[b] = v if move[b] else dst[b]
-                            bad[b] = bad[b] | (move[b] and not math.isfinite(v))
-                    if n_need:
-                        # those lanes halve the panel alone (max_depth 0: they fail)
-                        if max_depth == 0:
-                            for i in range(n_need):
-                                failed[need[i]] = True
-                        else:
-                            _refine(
-                                remainder,
-                                need[:n_need],
-                                a,
-                                w,
-                                bound,
-                                start,
-                                o,
-                                hi,
-                                has_c,
-                                block,
-                                lane,
-                                kp[g],
-                                failed,
-                                n_acc,
-                                n_cols,
-                                out,
-                                g * LANES,
-                                times,
-                                anti,
-                                rule,
-                                tol,
-                                reads,
-                                x_row,
-                                clip_x,
-                                max_depth,
-                                buf_r,
-                                stack,
-                                lanes_r,
-                                row_r,
-                                fscratch,
-                            )
-                    while o < hi and times[o] < panel_aw[j, 2]:
-                        o += 1
-                if s == n_seg - 1:
-                    for oo in range(lo, hi):  # outputs at the very end: the state there
-                        if times[oo] >= seg_t[s, 1]:
-                            dst = out[oo, x_row, g * LANES : (g + 1) * LANES]
-                            for b in range(LANES):
-                                v = x[b]
-                                v = 0.0 if (clip_x and v <= 0.0) else v
-                                dst[b] = v
-                                bad[b] = bad[b] | (not math.isfinite(v))
-            for b in range(LANES):
-                p = g * LANES + b
-                counts[p, 0] = n_acc[b]
-                counts[p, 1] = n_cols[b]
-                failed[b] = failed[b] or bad[b]  # an output that is not finite flags it too
-                status[p] = _FAILED if failed[b] else 0
-                if failed[b]:
-                    for oo in range(times.size):
-                        for i in range(n_states):
-                            out[oo, i, p] = math.nan
+                            dst[b] = v
+                            bad[b] = bad[b] | (not math.isfinite(v))
+        for b in range(LANES):
+            p = g * LANES + b
+            counts[p, 0] = n_acc[b]
+            counts[p, 1] = n_cols[b]
+            failed[b] = failed[b] or bad[b]  # an output that is not finite flags it too
+            status[p] = _FAILED if failed[b] else 0
+            if failed[b]:
+                for oo in range(times.size):
+                    for i in range(n_states):
+                        out[oo, i, p] = math.nan

@@ -55,6 +55,7 @@ solves at ``rtol`` 1e-3, 1e-6 and 1e-9, and the order ``2m`` with equal panels.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,8 +104,7 @@ UNIT_DAY = 1.0
 ProgressCallback = Callable[[int, int], None]
 
 _KERNEL_TURN = threading.Lock()
-"""Compiled runs take turns: each already uses every core, and numba's default
-threading layer cannot run two parallel kernels of one process at once (it aborts)."""
+"""Compiled runs take turns: each already uses every core."""
 
 
 # --------------------------------------------------------------------------- quadrature
@@ -726,18 +726,6 @@ class _Setup:
     a_xu: Array | None
     s_cols: Array
 
-    def kernel_parameters(self, n: int) -> Array:
-        """Return ``(n, k)``: the prepared parameters the kernel reads, patient by patient."""
-        names = tuple(getattr(self.model, "remainder_kernel_parameters", ()))
-        missing = [name for name in names if name not in self.prepared]
-        if missing:
-            raise SpecError(
-                f"remainder_kernel_parameters = {missing[0]!r}: not a prepared parameter of "
-                f"{self.model.name}"
-            )
-        cols = [np.broadcast_to(np.asarray(self.prepared[k], dtype=float), (n,)) for k in names]
-        return np.ascontiguousarray(np.stack(cols, axis=1) if cols else np.zeros((n, 0)))
-
     def compiled(
         self, clip: NDArray[np.bool_], clip_x: bool, rtol: float, atol: float
     ) -> tuple[Array, int, int, NDArray[np.bool_]]:
@@ -747,10 +735,7 @@ class _Setup:
         are NaN); every other patient's states are finite, so the caller need
         not scan them.
         """
-        from numba import get_num_threads
-        from numba.core.dispatcher import Dispatcher
-
-        from mscsim.engine.compiled import KERNEL_CONTRACT, LANES, run_patients
+        from mscsim.engine.compiled import LANES, run_patients
 
         model, schedule, structure = self.model, self.schedule, self.s
         n_states, n = self.y0.shape
@@ -820,10 +805,7 @@ class _Setup:
         probes = np.full((n + pad, n_seg, n_r + 5), np.nan)
         rule_rows = np.vstack([rule.theta, rule.weight, rule.at_start, rule.q, rule.coef[-3:]])
         a_xu = np.zeros((n, nu)) if self.a_xu is None else self.a_xu
-        kernel = model.remainder_kernel  # type: ignore[attr-defined]
-        kernel = getattr(kernel, "__func__", kernel)  # a dispatcher bound as a method
-        if not isinstance(kernel, Dispatcher):
-            raise SpecError(f"remainder_kernel = {kernel!r}: must be {KERNEL_CONTRACT}")
+        kernel = compiled_kernel(model, "remainder_kernel")
         arguments = (
             kernel,
             blocks(self.drivers.lam),
@@ -832,7 +814,7 @@ class _Setup:
             blocks(self.a_xx),
             blocks(a_xu),
             self.a_xu is not None,
-            blocks(self.kernel_parameters(n)),
+            blocks(kernel_parameters(self.model, self.prepared, n)),
             seg_t,
             blocks(seg_dz, axis=1).reshape(n_seg, n_blocks * nu, LANES),
             blocks(seg_dx, axis=1),
@@ -857,25 +839,8 @@ class _Setup:
             _c(rule.antiderivative),
             np.array([rtol, atol, PEAK_SHARE, UNIT_DAY]),
             MAX_DEPTH,
-            get_num_threads(),
-            out,
-            status,
-            counts,
-            probes,
         )
-        try:
-            with _KERNEL_TURN:
-                run_patients(*arguments)
-        except MemoryError:
-            raise
-        except Exception as exc:  # a kernel that fails to compile or raises: the user's code
-            cause = exc.__cause__ or exc
-            text = str(cause).strip()
-            reason = text.splitlines()[0] if text else ""
-            raise SpecError(
-                f"remainder_kernel: {model.name}'s kernel failed ({type(cause).__name__}: "
-                f"{reason}); it must be {KERNEL_CONTRACT}"
-            ) from None
+        run_compiled(model, run_patients, arguments, (0, n_blocks), (out, status, counts, probes))
         out, status, counts, probes = out[:, :, :n], status[:n], counts[:n], probes[:n]
         self.check(probes, status)
         n_panels, n_calls = int(counts[:, 0].sum()), int(counts[:, 1].sum())
@@ -918,6 +883,111 @@ class _Setup:
                 f"(at {int(differs.any(axis=0).sum())} of {rows.size} probes)"
             )
         _check_affine(model, x, got[0], got[1], got[2], pr[:, 1 + nr])
+
+
+def kernel_parameters(model: Model, prepared: Params, n: int) -> Array:
+    """Return ``(n, q)``: the prepared parameters a model's kernels read, patient by patient.
+
+    Raises
+    ------
+    SpecError
+        If ``remainder_kernel_parameters`` names a parameter ``prepared`` lacks.
+    """
+    names = tuple(getattr(model, "remainder_kernel_parameters", ()))
+    missing = [name for name in names if name not in prepared]
+    if missing:
+        raise SpecError(
+            f"remainder_kernel_parameters = {missing[0]!r}: not a prepared parameter of "
+            f"{model.name}"
+        )
+    cols = [np.broadcast_to(np.asarray(prepared[k], dtype=float), (n,)) for k in names]
+    return np.ascontiguousarray(np.stack(cols, axis=1) if cols else np.zeros((n, 0)))
+
+
+def compiled_kernel(model: Model, attribute: str) -> Any:
+    """Return the model's numba kernel ``attribute`` (``remainder_kernel``, ``switch_kernel``).
+
+    Raises
+    ------
+    SpecError
+        If it is not a numba-compiled function.
+    """
+    from numba.core.dispatcher import Dispatcher
+
+    from mscsim.engine.compiled import KERNEL_CONTRACT
+
+    kernel = getattr(model, attribute)
+    kernel = getattr(kernel, "__func__", kernel)  # a dispatcher bound as a method
+    kernel = getattr(kernel, "dispatcher", kernel)  # one loaded when first asked for
+    if not isinstance(kernel, Dispatcher):
+        raise SpecError(f"{attribute} = {kernel!r}: must be {KERNEL_CONTRACT}")
+    return kernel
+
+
+def run_compiled(
+    model: Model,
+    run: Callable[..., None],
+    head: tuple[Any, ...],
+    span: tuple[int, int],
+    tail: tuple[Any, ...],
+) -> None:
+    """Run a compiled backend over ``span`` of its patients, one range per thread.
+
+    Calls ``run(*head, first, stop, *tail)`` for consecutive ranges of
+    ``span`` (:func:`compiled_threads` of them), each in its own thread: the
+    compiled functions release the GIL, and a patient's arithmetic is its own,
+    so the ranges do not change a bit. Threads started here, not numba's
+    threading layer, keep a process that forks after a run safe (GNU OpenMP
+    kills such a child) and let a kernel's exception reach the caller. Runs
+    from several threads take turns (``_KERNEL_TURN``): each already uses every
+    core.
+
+    Raises
+    ------
+    SpecError
+        If the model's kernel fails to compile or raises (the user's code), named.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mscsim.engine.compiled import KERNEL_CONTRACT
+
+    start, stop = span
+    n = stop - start
+    threads = max(1, min(n, compiled_threads()))
+    bounds = [(start + i * n // threads, start + (i + 1) * n // threads) for i in range(threads)]
+    try:
+        with _KERNEL_TURN:
+            if threads == 1:
+                run(*head, start, stop, *tail)
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    futures = [pool.submit(run, *head, a, b, *tail) for a, b in bounds]
+                    for future in futures:
+                        future.result()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        text = str(cause).strip()
+        reason = text.splitlines()[0] if text else ""
+        raise SpecError(
+            f"remainder_kernel: {model.name}'s kernel failed ({type(cause).__name__}: "
+            f"{reason}); it must be {KERNEL_CONTRACT}"
+        ) from None
+
+
+COMPILED_THREADS: int | None = None
+"""Threads a compiled run uses; None: numba's ``NUMBA_NUM_THREADS`` (the cores)."""
+
+
+def compiled_threads() -> int:
+    """Return how many threads a compiled run splits its patients over."""
+    if COMPILED_THREADS is not None:
+        return max(1, COMPILED_THREADS)
+    from numba import config
+
+    cores = getattr(config, "NUMBA_NUM_THREADS", None) or os.cpu_count() or 1
+    return max(1, int(cores))
 
 
 def _c(a: ArrayLike, dtype: type = float) -> NDArray[Any]:

@@ -158,18 +158,25 @@ class Model(Protocol):
         quadrature (:mod:`mscsim.engine.driven`); it checks affinity per patient
         and refuses a false declaration.
     remainder_kernel : callable or None, default None
-        With ``remainder_affine``, the remainder compiled with numba
-        (``@numba.njit``), signature
+        The remainder compiled with numba (``@numba.njit``), signature
         :data:`mscsim.engine.compiled.KERNEL_SIGNATURE`: ``kernel(t, y, p, out)``
-        writes the written state's remainder into ``out[row, j]`` for column
-        ``j``, one patient at time ``t[j]`` with states ``y[:, j]`` and
-        parameters ``p[:, j]``. The engine then runs the quadrature compiled,
-        patients side by side on every core (:mod:`mscsim.engine.compiled`),
-        and compares the kernel with :meth:`remainder` where it ran: a kernel
-        that disagrees is refused.
+        writes the remainder of every state in ``remainder_writes`` into
+        ``out[row, j]`` for column ``j``, one patient at time ``t[j]`` with
+        states ``y[:, j]`` and parameters ``p[:, j]``. The fast engine then runs
+        compiled, on every core: the quadrature of a one-way affine model
+        (:mod:`mscsim.engine.compiled`) or the adaptive steps of any other
+        (:mod:`mscsim.engine.compiled_adaptive`). It compares the kernel with
+        :meth:`remainder` where it ran: a kernel that disagrees is refused.
     remainder_kernel_parameters : tuple of str, default ()
-        The prepared parameters (:meth:`prepare`) the kernel reads, in the
+        The prepared parameters (:meth:`prepare`) the kernels read, in the
         order of ``p``'s rows.
+    switch_kernel : callable or None, default None
+        With ``linear_below_switches`` and ``remainder_kernel``:
+        :meth:`switches` then :meth:`activity` compiled, the same signature,
+        writing one row of ``out`` per function. The compiled adaptive steps
+        then cross an interval where all are negative at both ends in one
+        exact step (without it, they take Runge-Kutta steps there). Its signs
+        are compared with the NumPy functions'.
     """
 
     name: str
@@ -269,6 +276,7 @@ class ModelBase:
     remainder_affine: bool = False
     remainder_kernel: Callable[..., None] | None = None
     remainder_kernel_parameters: tuple[str, ...] = ()
+    switch_kernel: Callable[..., None] | None = None
 
     @cached_property
     def index(self) -> StateIndex:

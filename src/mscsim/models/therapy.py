@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,6 +12,7 @@ from mscsim.evidence.library import Parameter
 from mscsim.models.base import Array, ModelBase, Params, apply_batch
 from mscsim.models.diseases import Disease, NoDisease, Outcome
 from mscsim.models.immunity import formula_number
+from mscsim.models.kernel_layout import kernel_columns, kernel_parameters
 from mscsim.models.kinetics import CellKinetics
 
 if TYPE_CHECKING:
@@ -49,6 +51,12 @@ class TherapyModel(ModelBase):
     kinetics' remainder and the effect's action on the disease. Below the effect
     floor and below retention capacity the model is exactly linear
     (``linear_below_switches``).
+
+    On the reduced kinetics (exactly :class:`~mscsim.models.CellKinetics`) the
+    model also gives its remainder, switches and activity compiled
+    (``remainder_kernel``, ``switch_kernel``, ``remainder_kernel_parameters``;
+    :mod:`mscsim.models.kernels`), for a compiled engine; other kinetics have
+    another state layout and give none.
 
     Parameters
     ----------
@@ -104,6 +112,10 @@ class TherapyModel(ModelBase):
         i = self.index
         self._kinetic_rows = i.rows(k.states)
         self._disease_rows = i.rows(self.disease.states)
+        if type(k) is CellKinetics:
+            self.remainder_kernel_parameters = kernel_parameters(len(self.disease.states))
+            self.remainder_kernel = _Kernel("remainder_kernel")
+            self.switch_kernel = _Kernel("switch_kernel")
 
     @property
     def outcome(self) -> Outcome | None:
@@ -113,12 +125,16 @@ class TherapyModel(ModelBase):
     def prepare(self, params: Params) -> Params:
         """Add the kinetics' per-run rates, the effect floor and the disease's effect matrix.
 
-        See :meth:`Model.prepare <mscsim.models.Model.prepare>`.
+        With compiled kernels, also their parameters of shape ``(1,)`` or
+        ``(P,)`` (:func:`mscsim.models.kernel_layout.kernel_columns`). See
+        :meth:`Model.prepare <mscsim.models.Model.prepare>`.
         """
         prepared = dict(self.kinetics.prepare(params))
         if self._coupled:
             prepared["effect_floor_ng"] = effect_floor(params)
             prepared["disease_effect_matrix"] = self.disease.course(params)[1]
+        if self.remainder_kernel_parameters:
+            prepared.update(kernel_columns(prepared, len(self.disease.states)))
         return prepared
 
     def _secretion(self, params: Params) -> Array:
@@ -264,3 +280,28 @@ class TherapyModel(ModelBase):
         out["total_exposure_cell_days"] = y[i["exposure_total"]]
         out.update(self.disease.outputs(y[self._disease_rows], params))
         return out
+
+
+class _Kernel:
+    """One of :mod:`mscsim.models.kernels`' compiled functions, loaded when first called.
+
+    Building a model does not load numba; the engine calls the function (or
+    asks for it through :attr:`dispatcher`) only when it runs compiled.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @property
+    def dispatcher(self) -> Callable[..., None]:
+        """The numba-compiled function."""
+        from mscsim.models import kernels
+
+        function: Callable[..., None] = getattr(kernels, self.name)
+        return function
+
+    def __call__(self, t: Array, y: Array, p: Array, out: Array) -> None:
+        self.dispatcher(t, y, p, out)
+
+    def __repr__(self) -> str:
+        return f"mscsim.models.kernels.{self.name}"
