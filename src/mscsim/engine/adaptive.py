@@ -1013,6 +1013,8 @@ def _compiled_run(
         each(modes.v_abs),
         each(modes.v_reads),
         each(modes.vinv_driven),
+        *_nonzero_columns(each(modes.v_reads)),
+        *_nonzero_columns(each(modes.vinv_driven)),
         np.ascontiguousarray(driven.sum(axis=1), dtype=np.int64),
         np.ascontiguousarray(modes.reads, dtype=np.int64),
         np.ascontiguousarray(modes.writes, dtype=np.int64),
@@ -1044,6 +1046,17 @@ def _compiled_run(
     _check_kernels(model, prepared, schedule, states, status, n_switches, probes[probed], probed)
     total = counts.sum(axis=0)
     return states, (int(total[0]), int(total[1]), int(total[2]))
+
+
+def _nonzero_columns(m: Array) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Return, per matrix and row, the columns that are not 0 (first) and how many.
+
+    ``m`` is ``(P, r, c)``; the compiled loops skip the zeros (a model's modes
+    touch few of its states).
+    """
+    nonzero = m != 0.0
+    order = np.argsort(~nonzero, axis=2, kind="stable")
+    return np.ascontiguousarray(order, dtype=np.int64), nonzero.sum(axis=2).astype(np.int64)
 
 
 def _switch_rows(model: Model, prepared: Params, y0: Array) -> int:

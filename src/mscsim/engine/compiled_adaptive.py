@@ -109,27 +109,16 @@ def _cached_weights(lam, h, keys, table, used):  # pragma: no cover
 
 
 @_helper
-def _remainder(kernel, t, z, c, dp, pt, sc):  # pragma: no cover
-    """Write the ``dp`` driven modes' nonlinear part ``c + V^-1 R(t, V z)`` into ``sc.nl``.
-
-    ``z`` is the full modal state; only the rows the remainder reads are formed.
-    """
-    v_reads, vinv_w, reads, writes, tb, yb, pb, rb, nl, _probe, _size = sc
-    tb[0] = t
-    for i in range(reads.size):
-        acc = 0.0
-        for j in range(z.size):
-            acc += v_reads[i, j] * z[j]
-        yb[reads[i], 0] = acc
-    for i in range(writes.size):
-        rb[writes[i], 0] = 0.0
-    kernel(tb, yb, pb, rb)
+def _project(c, dp, sc, nl):  # pragma: no cover
+    """Write ``c + V^-1 r`` of the ``dp`` driven modes into ``nl`` (``r``: the kernel's rows)."""
+    _v_reads, vinv_w, _reads, writes, _tb, _yb, _pb, rb, _nl, _probe, _size, sparse = sc
+    _vr_nz, _vr_len, vw_nz, vw_len = sparse
     for i in range(dp):
         acc = c[i]
-        for j in range(writes.size):
-            acc += vinv_w[i, j] * rb[writes[j], 0]
+        for q in range(vw_len[i]):  # the written states this mode has a share of
+            j = np.uint64(vw_nz[i, q])
+            acc += vinv_w[i, j] * rb[np.uint64(writes[j]), 0]
         nl[i] = acc
-    pt[0] += 1
 
 
 @_helper
@@ -137,9 +126,13 @@ def _steps(kernel, t0, h, n_steps, w, z_in, c, n1_in, dp, sc, st, pt, z_out):  #
     """Take ``n_steps`` Krogstad steps of ``h`` from modal state ``z_in``; the result in ``z_out``.
 
     ``n1_in`` is the driven modes' nonlinear part at the start. ``st`` is scratch:
-    the stage values and the free modes' half and full steps.
+    the stage values and the free modes' half and full steps. The four
+    remainder evaluations of a step are one loop with the evaluation written
+    once inside it: called as a function, its many array arguments were copied
+    onto the stack at every call, which took most of the run.
     """
-    nl = sc[8]
+    v_reads, vinv_w, reads, writes, tb, yb, pb, rb, nl, _probe, _size, sparse = sc
+    vr_nz, vr_len, vw_nz, vw_len = sparse
     d = dp
     n = z_in.size
     n1, n2, n3, u, half_free, full_free = st
@@ -165,34 +158,62 @@ def _steps(kernel, t0, h, n_steps, w, z_in, c, n1_in, dp, sc, st, pt, z_out):  #
         for i in range(d, n):
             half_free[i] = eh[i] * z_out[i] + a21[i] * c[i]
             full_free[i] = e[i] * z_out[i] + h * p1[i] * c[i]
-        # stage 2
-        for i in range(d):
-            u[i] = eh[i] * z_out[i] + a21[i] * n1[i]
-        for i in range(d, n):
-            u[i] = half_free[i]
-        _remainder(kernel, t + 0.5 * h, u, c, d, pt, sc)
-        for i in range(d):
-            n2[i] = nl[i]
-        # stage 3
-        for i in range(d):
-            u[i] = eh[i] * z_out[i] + a31[i] * n1[i] + a32[i] * n2[i]
-        _remainder(kernel, t + 0.5 * h, u, c, d, pt, sc)
-        for i in range(d):
-            n3[i] = nl[i]
-        # stage 4
-        for i in range(d):
-            u[i] = e[i] * z_out[i] + a41[i] * n1[i] + a43[i] * n3[i]
-        for i in range(d, n):
-            u[i] = full_free[i]
-        _remainder(kernel, t + h, u, c, d, pt, sc)
-        for i in range(d):
-            z_out[i] = e[i] * z_out[i] + b1[i] * n1[i] + b23[i] * (n2[i] + n3[i]) + b4[i] * nl[i]
-        for i in range(d, n):
-            z_out[i] = full_free[i]
-        if j + 1 < n_steps:  # the next step's first stage (none after the last)
-            _remainder(kernel, t + h, z_out, c, d, pt, sc)
+        last = j + 1 == n_steps
+        for stage in range(4):
+            # the modal state of this stage in u (stages 2, 3, 4), then the next step's first
+            if stage == 0:
+                ts = t + 0.5 * h
+                for i in range(d):
+                    u[i] = eh[i] * z_out[i] + a21[i] * n1[i]
+                for i in range(d, n):
+                    u[i] = half_free[i]
+            elif stage == 1:
+                for i in range(d):
+                    u[i] = eh[i] * z_out[i] + a31[i] * n1[i] + a32[i] * n2[i]
+            elif stage == 2:
+                ts = t + h
+                for i in range(d):
+                    u[i] = e[i] * z_out[i] + a41[i] * n1[i] + a43[i] * n3[i]
+                for i in range(d, n):
+                    u[i] = full_free[i]
+            else:
+                for i in range(d):
+                    z_out[i] = (
+                        e[i] * z_out[i] + b1[i] * n1[i] + b23[i] * (n2[i] + n3[i]) + b4[i] * nl[i]
+                    )
+                for i in range(d, n):
+                    z_out[i] = full_free[i]
+                if last:  # no next step: its first stage is not needed
+                    break
+                for i in range(n):
+                    u[i] = z_out[i]
+            # the remainder there: c + V^-1 R(ts, V u), V u formed on the read rows only.
+            # Indices read from arrays are cast to unsigned: the compiler then knows
+            # they are not negative and skips the wrap-around test of each access.
+            tb[0] = ts
+            for i in range(reads.size):
+                acc = 0.0
+                for q in range(vr_len[i]):  # the modes this state has a share of
+                    k = np.uint64(vr_nz[i, q])
+                    acc += v_reads[i, k] * u[k]
+                yb[np.uint64(reads[i]), 0] = acc
+            for i in range(writes.size):
+                rb[np.uint64(writes[i]), 0] = 0.0
+            kernel(tb, yb, pb, rb)
+            pt[0] += 1
             for i in range(d):
-                n1[i] = nl[i]
+                acc = c[i]
+                for q in range(vw_len[i]):  # the written states this mode has a share of
+                    k = np.uint64(vw_nz[i, q])
+                    acc += vinv_w[i, k] * rb[np.uint64(writes[k]), 0]
+                if stage == 0:
+                    n2[i] = acc
+                elif stage == 1:
+                    n3[i] = acc
+                elif stage == 2:
+                    nl[i] = acc
+                else:
+                    n1[i] = acc
 
 
 @_helper
@@ -221,7 +242,7 @@ def _interval(
     n1_0, zc, yc = st[6], st[7], st[8]
     n = y.size
     # the remainder at the start, from the read rows of the state
-    _v_reads, vinv_w, reads, writes, tb, yb, pb, rb, _nl, probe, probe_size = sc
+    _v_reads, _vinv_w, reads, writes, tb, yb, pb, rb, _nl, probe, probe_size, _sparse = sc
     tb[0] = t0
     for i in range(reads.size):
         yb[reads[i], 0] = y[reads[i]]
@@ -237,11 +258,7 @@ def _interval(
         probe[0] = t0
         for i in range(n):
             probe[1 + i] = y[i]
-    for i in range(dp):
-        acc = c[i]
-        for j in range(writes.size):
-            acc += vinv_w[i, j] * rb[writes[j], 0]
-        n1_0[i] = acc
+    _project(c, dp, sc, n1_0)
     st6 = st[:6]
     h = span / steps
     w = table[_cached_weights(lam, h, keys, table, used)]
@@ -395,6 +412,10 @@ _RUN_SIGNATURE = types.void(
     _f3,  # v_abs (N, n, n)
     _f3,  # v_reads (N, r, n)
     _f3,  # vinv_w (N, d, w)
+    types.int64[:, :, ::1],  # vr_nz (N, r, n): the columns of v_reads' rows that are not 0
+    types.int64[:, ::1],  # vr_len (N, r): how many
+    types.int64[:, :, ::1],  # vw_nz (N, d, w): the columns of vinv_w's rows that are not 0
+    types.int64[:, ::1],  # vw_len (N, d): how many
     _i1,  # n_driven (N,)
     _i1,  # reads (r,)
     _i1,  # writes (w,)
@@ -432,6 +453,10 @@ def run_patients(
     v_abs,
     v_reads,
     vinv_w,
+    vr_nz,
+    vr_len,
+    vw_nz,
+    vw_len,
     n_driven,
     reads,
     writes,
@@ -519,6 +544,7 @@ def run_patients(
         used[0] = 0
         dp = n_driven[p]
         probe_size[p] = 0.0
+        sparse = (vr_nz[p], vr_len[p], vw_nz[p], vw_len[p])
         sc = (
             v_reads[p],
             vinv_w[p],
@@ -531,6 +557,7 @@ def run_patients(
             nl,
             probes[p],
             probe_size[p : p + 1],
+            sparse,
         )
         modes = (lam[p], v[p], vinv[p], v_abs[p])
         wc = (keys, table, used)
@@ -617,3 +644,16 @@ def run_patients(
         counts[p, 0] = pt[0]
         counts[p, 1] = pt[1]
         counts[p, 2] = pt[2]
+
+
+@njit(nogil=True, cache=True)
+def place(dst, src, rows, idx):  # pragma: no cover
+    """Write ``dst[t, s, idx[j]] = src[t, s, j]`` for every ``t``, ``s`` in ``rows``, ``j``.
+
+    The scatter of a group's time-major states into the whole run's: a
+    compiled loop, several times faster than NumPy's fancy assignment.
+    """
+    for t in range(src.shape[0]):
+        for s in rows:
+            for j in range(idx.size):
+                dst[t, s, idx[j]] = src[t, s, j]

@@ -204,6 +204,80 @@ def driven_structure(model: Model, prepared: Params) -> DrivenStructure | None:
     return DrivenStructure(drivers, x, reads)
 
 
+class DrivenView:
+    """A model seen, for some of its patients, as one-way affine in one written state.
+
+    For patients whose other written rows are 0 (``Model.remainder_pattern``)
+    and whose row of ``driven`` reads no other written state, the model is the
+    one-way affine model of :func:`driven_structure` in ``driven``: the other
+    written states it treats as drivers are wrong (their remainder is left
+    out), but nothing reads them. Everything else is the model's own.
+    """
+
+    remainder_affine = True
+
+    def __init__(self, model: Model, driven: str, reads: tuple[str, ...]):
+        self.model = model
+        self.remainder_writes = (driven,)
+        self.remainder_reads = reads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
+def driven_groups(
+    model: Model, prepared: Params, n: int
+) -> list[tuple[NDArray[np.intp], list[tuple[DrivenView, DrivenStructure]]]] | None:
+    """Return the patients in groups by the model's remainder pattern, with their driven views.
+
+    ``None`` unless the model gives ``remainder_pattern`` (per patient, the
+    states each written row depends on; a row that depends on none is 0). A
+    group's views are one per written row that is not 0 for its patients, when
+    each such row is declared affine in its state (``remainder_affine_rows``),
+    reads no other such state and no other state's linear rate reads it
+    (:func:`driven_structure` of the view), reading what the pattern says it
+    reads; else the group has no views and takes the adaptive backend.
+    """
+    describe = getattr(model, "remainder_pattern", None)
+    if describe is None:
+        return None
+    writes, states = model.remainder_writes, model.states
+    rows = [states.index(x) for x in writes]
+    pattern = np.broadcast_to(describe(prepared), (n, len(writes), len(states)))
+    # Which states' linear rates read each written state: with the pattern, it
+    # decides a patient's views, so a patient takes the same path in any batch.
+    a, _ = model.linear_system(prepared)
+    read_by = np.broadcast_to(a[:, :, rows] != 0.0, (n, len(states), len(rows)))
+    key = np.concatenate([pattern.reshape(n, -1), read_by.reshape(n, -1)], axis=1)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    affine = set(getattr(model, "remainder_affine_rows", ()))
+    groups = []
+    for g, one in enumerate(first):
+        idx = np.flatnonzero(inverse.ravel() == g)
+        m = pattern[one]
+        active = [k for k in range(len(writes)) if m[k].any()]
+        names = [writes[k] for k in active]
+        coupled = any(m[k, rows[j]] for k in active for j in active if j != k)
+        views: list[tuple[DrivenView, DrivenStructure]] = []
+        if names and not coupled and set(names) <= affine:
+            mine = take_rows(prepared, idx)
+            for k in active:
+                reads = tuple(states[s] for s in np.flatnonzero(m[k]))
+                view = DrivenView(model, writes[k], reads)
+                structure = driven_structure(view, mine)  # type: ignore[arg-type]
+                if structure is None:
+                    views = []
+                    break
+                # The other driven states are no drivers here: nothing this run
+                # integrates reads them (their own views checked that no linear
+                # rate does, and this row does not), so they are left out.
+                others = [rows[j] for j in active if j != k]
+                drivers = np.setdiff1d(structure.drivers, others).astype(np.intp)
+                views.append((view, DrivenStructure(drivers, structure.driven, structure.reads)))
+        groups.append((idx, views))
+    return groups
+
+
 def _check_affine(model: Model, x: int, r0: Array, r1: Array, r2: Array, at: Array) -> None:
     """Raise unless the remainder at ``x = at`` is ``r0 + at (r1 - r0)`` to rounding.
 

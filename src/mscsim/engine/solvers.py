@@ -17,7 +17,13 @@ from numpy.typing import NDArray
 from mscsim.engine.adaptive import DEFAULT_ATOL as ADAPTIVE_ATOL
 from mscsim.engine.adaptive import DEFAULT_RTOL as ADAPTIVE_RTOL
 from mscsim.engine.adaptive import integrate_adaptive
-from mscsim.engine.driven import DrivenStructure, driven_structure, integrate_driven
+from mscsim.engine.driven import (
+    DrivenStructure,
+    DrivenView,
+    driven_groups,
+    driven_structure,
+    integrate_driven,
+)
 from mscsim.engine.events import Schedule
 from mscsim.engine.fast import integrate_fast
 from mscsim.engine.reference_solver import DEFAULT_ATOL, DEFAULT_RTOL, integrate_scipy
@@ -82,6 +88,16 @@ class Solver(Protocol):
         ...
 
 
+def _untreated(schedule: Schedule, n: int) -> NDArray[np.bool_]:
+    """Return which of the ``n`` patients get no cells from any bolus or infusion."""
+    given = np.zeros(n)
+    for step in (*schedule.boluses, *schedule.infusions):
+        for _, amount in step:
+            given = given + np.abs(np.broadcast_to(amount, (n,)))
+    out: NDArray[np.bool_] = given == 0.0
+    return out
+
+
 def _not_finite(states: Array) -> NDArray[np.bool_]:
     """Return which patients (axis 1 of ``states``) have a state that is not finite."""
     bad: NDArray[np.bool_] = ~np.all(np.isfinite(states), axis=(0, 2))
@@ -139,6 +155,7 @@ class FastSolver:
             prepared = model.prepare(params)
             linear = model.is_linear(prepared)
             structure = None if linear else driven_structure(model, prepared)
+            groups = None if linear or structure else driven_groups(model, prepared, y0.shape[1])
             flagged: NDArray[np.bool_] | None = None  # non-finite patients, if a backend knows
             if linear:
                 states, n_steps, n_rhs = integrate_fast(
@@ -147,6 +164,10 @@ class FastSolver:
             elif structure is not None:
                 states, n_steps, n_rhs, flagged = self._driven(
                     model, params, schedule, y0, structure, progress, prepared
+                )
+            elif groups is not None and any(views for _, views in groups):
+                states, n_steps, n_rhs, flagged = self._grouped(
+                    model, params, schedule, y0, groups, progress
                 )
             else:
                 run = integrate_adaptive(
@@ -209,6 +230,91 @@ class FastSolver:
                 flagged = flagged.copy()
                 flagged[rest] = _not_finite(run.states)
         return states, n_steps, n_rhs, flagged
+
+    def _grouped(
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        y0: Array,
+        groups: list[tuple[NDArray[np.intp], list[tuple[DrivenView, DrivenStructure]]]],
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[Array, int, int, NDArray[np.bool_]]:
+        """Integrate each group of patients by its remainder pattern (:func:`driven_groups`).
+
+        A group with driven views takes one driven run per view, each giving its
+        driven state (the drivers are the same in all); its patients that a
+        driven run cannot diagonalise, and the groups without views, take the
+        adaptive backend with the whole model.
+        """
+        from mscsim.engine.compiled_adaptive import place
+
+        n_states, n = y0.shape
+        # Time-major, as the compiled backends write theirs.
+        by_time = np.empty((schedule.times_day.size, n_states, n))
+        flagged = np.zeros(n, dtype=bool)
+        steps = rhs = 0
+        adaptive: list[NDArray[np.intp]] = []
+        total = schedule.breakpoints.size
+        runs = sum(len(views) * idx.size for idx, views in groups) + n
+        done = 0
+
+        def tell(patients: int) -> None:
+            nonlocal done
+            done += patients
+            if progress is not None:
+                progress(min(total, round(total * done / runs)), total)
+
+        # A model linear below its switches is exactly linear in a patient given no
+        # cells: the adaptive backend crosses such a run in exact steps.
+        untreated = (
+            _untreated(schedule, n) if getattr(model, "linear_below_switches", False) else None
+        )
+        for idx, views in groups:
+            if untreated is not None and views:
+                adaptive.append(idx[untreated[idx]])
+                idx = idx[~untreated[idx]]
+            if not views or not idx.size:
+                if not views:
+                    adaptive.append(idx)
+                continue
+            part = (take_rows(params, idx), schedule.take(idx), y0[:, idx])
+            modal = np.ones(idx.size, dtype=bool)
+            for j, (view, structure) in enumerate(views):
+                got, n_panels, n_calls, ok, bad = integrate_driven(
+                    view,  # type: ignore[arg-type]
+                    *part,
+                    structure,
+                    rtol=self.rtol,
+                    atol=self.atol,
+                )
+                rows = np.arange(n_states) if j == 0 else np.array([structure.driven])
+                place(by_time, got.transpose(2, 0, 1), rows, idx)
+                modal &= ok
+                written = np.r_[structure.drivers, structure.driven]  # the rows this run gives
+                flagged[idx] |= _not_finite(got[written]) if bad is None else bad
+                steps += n_panels
+                rhs += n_calls
+                tell(idx.size)
+            adaptive.append(idx[~modal])
+        rest = np.concatenate(adaptive) if adaptive else np.zeros(0, dtype=np.intp)
+        if rest.size:
+            run = integrate_adaptive(
+                model,
+                take_rows(params, rest),
+                schedule.take(rest),
+                y0[:, rest],
+                rtol=self.rtol,
+                atol=self.atol,
+                max_step_day=self.max_step_day,
+            )
+            place(by_time, run.states.transpose(2, 0, 1), np.arange(n_states), rest)
+            flagged[rest] = _not_finite(run.states)
+            steps += run.n_steps
+            rhs += run.n_rhs
+        done = runs - n
+        tell(n)
+        return by_time.transpose(1, 2, 0), steps, rhs, flagged
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,15 @@ class Model(Protocol):
     remainder_kernel_parameters : tuple of str, default ()
         The prepared parameters (:meth:`prepare`) the kernels read, in the
         order of ``p``'s rows.
+    remainder_pattern : callable, optional
+        ``remainder_pattern(prepared)``: per patient, which states each row of
+        ``remainder_writes`` depends on, boolean ``(P, n_writes, n_states)``; a
+        row that depends on none is 0 for that patient. With
+        ``remainder_affine_rows`` (the written states whose rows are affine in
+        themselves) the fast engine groups patients by it: where the rows that
+        act are affine in their own state and read no other written state, it
+        integrates them by quadrature, one state at a time
+        (:func:`mscsim.engine.driven.driven_groups`); the others adaptively.
     switch_kernel : callable or None, default None
         With ``linear_below_switches`` and ``remainder_kernel``:
         :meth:`switches` then :meth:`activity` compiled, the same signature,

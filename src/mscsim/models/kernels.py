@@ -114,8 +114,10 @@ def _weight(cells: float) -> float:  # pragma: no cover - compiled
 @njit(cache=True, error_model="numpy")
 def _effect(factor: float, emax: float, ec50: float, hill: float) -> float:  # pragma: no cover
     """Return :func:`~mscsim.models.paracrine.effect` of one factor value."""
+    if factor <= 0.0:  # no factor: no effect (NumPy's ramp gives emax * 0 there too)
+        return emax * 0.0
     x = _maximum(factor, 0.0) / ec50
-    xn = math.pow(x, hill)
+    xn = x if hill == 1.0 else math.pow(x, hill)  # pow(x, 1) is x exactly
     share = xn / (1.0 + xn)
     floor = EFFECT_FLOOR / (1.0 + EFFECT_FLOOR)
     if share >= 2.0 * floor:
@@ -156,7 +158,12 @@ def remainder_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragm
     """
     n_disease = y.shape[0] - _FIRST_DISEASE
     for j in range(t.size):
-        boost = p[_EXCESS, j] * _sensitisation(y[_MEMORY, j]) * _weight(_viable_cells(y, j))
+        excess_rate = p[_EXCESS, j]
+        # A host memory cannot act on (excess 0) skips the ratios, which are finite
+        # and non-negative, so NumPy's product is 0 there too.
+        boost = excess_rate
+        if excess_rate != 0.0:
+            boost = excess_rate * _sensitisation(y[_MEMORY, j]) * _weight(_viable_cells(y, j))
         for c in range(_N_CELLS):
             out[c, j] = -(boost * p[_ELIMINATION + c, j] * y[c, j])
         deaths = boost * p[_ELIMINATION + _TARGET, j] * y[_TARGET, j]

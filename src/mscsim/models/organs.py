@@ -61,6 +61,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter, load_library
@@ -399,9 +400,18 @@ class OrganKinetics(ModelBase):
 
     def is_linear(self, params: Params) -> bool:
         """Whether retention never saturates and no host can be sensitised."""
+        return bool(np.all(self.linear_patients(params)))
+
+    def linear_patients(self, params: Params) -> NDArray[np.bool_]:
+        """Return, per patient (``(P,)``), whether the remainder is 0 whatever the state.
+
+        True where retention never saturates and the host cannot be sensitised
+        (no priming, or memory that does not change clearance).
+        """
         q = self._rates(params)
-        no_memory = bool(np.all(q["prime"] * q["excess"] == 0.0))
-        return no_memory and bool(np.all(np.isinf(params["target_capacity_cells"])))
+        no_memory = q["prime"] * q["excess"] == 0.0
+        out: NDArray[np.bool_] = no_memory & np.isinf(params["target_capacity_cells"])
+        return out
 
     def remainder(self, t_day: float, y: Array, params: Params) -> Array:
         r"""Return the overflow above capacity and the sensitised clearance, with their label.

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mscsim.errors import SpecError
 from mscsim.evidence.library import Parameter
@@ -109,6 +110,7 @@ class TherapyModel(ModelBase):
         coupled = ("factor", *self.disease.states) if self._coupled else ()
         self.remainder_reads: tuple[str, ...] = (*k.remainder_reads, *coupled)
         self.remainder_writes: tuple[str, ...] = (*k.remainder_writes, *self.disease.states)
+        self.remainder_affine_rows: tuple[str, ...] = self.disease.states
         i = self.index
         self._kinetic_rows = i.rows(k.states)
         self._disease_rows = i.rows(self.disease.states)
@@ -175,6 +177,39 @@ class TherapyModel(ModelBase):
             a[:, d, d] = natural[:, :, :nd]
             b[:, d] = natural[:, :, nd]
         return a, b
+
+    def remainder_pattern(self, params: Params) -> NDArray[np.bool_]:
+        """Return, per patient, which states each written row of the remainder depends on.
+
+        Shape ``(P, w, n_states)``, rows in the order of ``remainder_writes``; a
+        row that depends on no state is 0 for that patient. The kinetics' rows
+        read the cells and memory only where
+        :meth:`~mscsim.models.CellKinetics.linear_patients` is False (else they
+        are 0 along any run from the initial state: without priming, memory
+        stays 0, as :meth:`is_linear` assumes too); a disease row reads the
+        factor, itself and the disease states its effect-matrix row couples it
+        to. Disease rows are affine in their own
+        state (``remainder_affine_rows``), so the fast engine integrates the
+        patients whose kinetics are linear by quadrature, one disease state at a
+        time.
+        """
+        nk, nd = len(self.kinetics.remainder_writes), len(self.disease.states)
+        i = self.index
+        acts = ~np.asarray(self.kinetics.linear_patients(params), dtype=bool)
+        size = acts.shape[0]
+        if self._coupled:
+            matrix = np.asarray(params["disease_effect_matrix"])
+            size = max(size, matrix.shape[0])
+        out = np.zeros((size, nk + nd, len(self.states)), dtype=bool)
+        kinetic_reads = i.rows(self.kinetics.remainder_reads)
+        out[:, :nk, kinetic_reads] = acts[:, None, None]
+        if self._coupled:
+            own = np.arange(nd)
+            disease = np.arange(len(self.states))[self._disease_rows]
+            out[:, nk + own, i["factor"]] = True
+            out[:, nk:, disease] = matrix[:, :, :nd] != 0.0
+            out[:, nk + own, disease] = True
+        return out
 
     def is_linear(self, params: Params) -> bool:
         """Whether the kinetics are linear and no disease is driven by the effect."""
