@@ -127,7 +127,8 @@ def test_analyses_of_the_typical_patient_say_once_that_the_population_is_not_use
     assert len(said) == 1, said
     assert said[0].startswith(f"population: {analysis} simulates ")
     assert said[0].endswith("is not used")
-    assert all(issubclass(w.category, MscsimWarning) for w in record)
+    others = [(w.category.__name__, str(w.message)) for w in record]
+    assert all(issubclass(w.category, MscsimWarning) for w in record), others
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         run(sca(population=None))

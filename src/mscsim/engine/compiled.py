@@ -852,6 +852,7 @@ _RUN_SIGNATURE = types.void(
     _f2,  # anti (m + 1, m)
     _f1,  # tol: rtol, atol, peak share, unit day
     types.int64,  # max_depth
+    types.boolean,  # drivers_out: write the drivers at the outputs (else only the driven state)
     types.int64,  # first: the blocks run are first to stop - 1 (one range per thread)
     types.int64,  # stop
     _f3,  # out (T, n_states, G * L), time-major
@@ -895,6 +896,7 @@ def run_patients(
     anti,
     tol,
     max_depth,
+    drivers_out,
     first,
     stop,
     out,
@@ -906,7 +908,8 @@ def run_patients(
 
     The caller runs one range of blocks per thread (the GIL is released), each
     with its scratch allocated once. Patient ``g * LANES + b`` is lane
-    ``b`` of block ``g``. Writes ``out``
+    ``b`` of block ``g``. Writes ``out`` (the drivers' rows only with
+    ``drivers_out``)
     (states at ``times``, time-major; states in ``u_rows`` where ``clip_u``, and
     the driven state when ``clip_x``, at least 0), ``status`` (1: failed or an
     output not finite; the patient's states NaN; every other output is finite),
@@ -1012,7 +1015,7 @@ def run_patients(
                     zz[k, b] = z[k, b]
             prev = t0
             last = math.nan
-            for o in range(lo, hi):
+            for o in range(lo, hi if drivers_out else lo):
                 d = times[o] - prev
                 if d != last:
                     for k in range(nu):

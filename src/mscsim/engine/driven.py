@@ -801,9 +801,16 @@ class _Setup:
     s_cols: Array
 
     def compiled(
-        self, clip: NDArray[np.bool_], clip_x: bool, rtol: float, atol: float
+        self,
+        clip: NDArray[np.bool_],
+        clip_x: bool,
+        rtol: float,
+        atol: float,
+        drivers_out: bool = True,
     ) -> tuple[Array, int, int, NDArray[np.bool_]]:
         """Run the compiled kernel; return the states (a view), panels, kernel calls and flags.
+
+        Without ``drivers_out`` only the driven state's rows are written.
 
         A flagged patient failed or gave a state that is not finite (its states
         are NaN); every other patient's states are finite, so the caller need
@@ -913,6 +920,7 @@ class _Setup:
             _c(rule.antiderivative),
             np.array([rtol, atol, PEAK_SHARE, UNIT_DAY]),
             MAX_DEPTH,
+            drivers_out,
         )
         run_compiled(model, run_patients, arguments, (0, n_blocks), (out, status, counts, probes))
         out, status, counts, probes = out[:, :, :n], status[:n], counts[:n], probes[:n]
@@ -1114,8 +1122,13 @@ def integrate_driven(
     atol: float,
     progress: ProgressCallback | None = None,
     prepared: Params | None = None,
+    drivers_out: bool = True,
 ) -> tuple[Array, int, int, NDArray[np.bool_], NDArray[np.bool_] | None]:
     """Integrate every patient of a one-way affine model; see the module docstring.
+
+    With ``drivers_out`` False the compiled run writes only the driven state
+    (the other rows of the states returned are undefined): a caller that has
+    the drivers from another run.
 
     Returns
     -------
@@ -1160,7 +1173,9 @@ def integrate_driven(
     clip = keep[u_rows].astype(np.bool_)
     if getattr(model, "remainder_kernel", None) is not None:
         run = _Setup(model, params, prepared, schedule, y0, structure, drivers, a_xx, a_xu, s_cols)
-        states, n_panels, n_calls, flagged = run.compiled(clip, bool(keep[x]), rtol, atol)
+        states, n_panels, n_calls, flagged = run.compiled(
+            clip, bool(keep[x]), rtol, atol, drivers_out
+        )
         if progress is not None:
             progress(schedule.breakpoints.size, schedule.breakpoints.size)
         return states, n_panels, n_calls, ok, flagged

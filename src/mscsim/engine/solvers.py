@@ -287,11 +287,12 @@ class FastSolver:
                     structure,
                     rtol=self.rtol,
                     atol=self.atol,
+                    drivers_out=j == 0,
                 )
                 rows = np.arange(n_states) if j == 0 else np.array([structure.driven])
                 place(by_time, got.transpose(2, 0, 1), rows, idx)
                 modal &= ok
-                written = np.r_[structure.drivers, structure.driven]  # the rows this run gives
+                written = np.r_[structure.drivers, structure.driven] if j == 0 else rows
                 flagged[idx] |= _not_finite(got[written]) if bad is None else bad
                 steps += n_panels
                 rhs += n_calls

@@ -341,15 +341,18 @@ def _truetype_subset(font: CjkFont, text: str, target: Path) -> None:
     options.notdef_outline = True
     options.layout_features = []
     face = subset.load_font(str(font.path), options)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text=text)
-    subsetter.subset(face)
-    if "CFF " in face:
-        _cff_to_glyf(face)
-    for record in face["name"].names:
-        if record.nameID in (1, 16):
-            record.string = _CJK_FAMILY
-    face.save(str(target))
+    try:  # the font keeps its file open, to read tables lazily: close it when done
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=text)
+        subsetter.subset(face)
+        if "CFF " in face:
+            _cff_to_glyf(face)
+        for record in face["name"].names:
+            if record.nameID in (1, 16):
+                record.string = _CJK_FAMILY
+        face.save(str(target))
+    finally:
+        face.close()
 
 
 def _cff_to_glyf(face: Any) -> None:
