@@ -293,3 +293,28 @@ def test_the_therapy_model_runs_compiled_as_it_runs_in_numpy(finite: bool) -> No
         numpy_run = FastSolver().integrate(without, params, schedule, y0)
     assert compiled.status.tolist() == numpy_run.status.tolist() == [0] * n
     np.testing.assert_allclose(compiled.states, numpy_run.states, rtol=1e-9, atol=1e-300)
+
+
+def test_the_kinetics_alone_run_compiled_as_in_numpy() -> None:
+    # The reduced kinetics give the therapy model's kernels (their first seven rows):
+    # allogeneic hosts that form antibodies, some with a finite retention capacity.
+    from tests.models.test_therapy_kernels import patient_params
+
+    from mscsim.models import kernel_layout, kinetics
+    from mscsim.models.kinetics import CellKinetics
+
+    assert kernel_layout.CELL_COMPARTMENTS == kinetics.CELL_COMPARTMENTS
+    n = 16
+    model = CellKinetics()
+    params = patient_params(model, np.random.default_rng(2), n, 1.0, True, True)  # type: ignore[arg-type]
+    params["weight_kg"] = np.array([65.0])
+    doses = [ResolvedDose(d, Route.INTRAMUSCULAR, np.full(n, 5e7)) for d in (0.0, 21.0)]
+    schedule = build_schedule(doses, np.arange(0.0, 43.0))
+    y0 = np.broadcast_to(model.initial_state(params), (len(model.states), n)).copy()
+    without = CellKinetics()
+    without.remainder_kernel = None
+    with np.errstate(under="ignore"):
+        compiled = FastSolver().integrate(model, params, schedule, y0)
+        numpy_run = FastSolver().integrate(without, params, schedule, y0)
+    assert compiled.status.tolist() == numpy_run.status.tolist() == [0] * n
+    np.testing.assert_allclose(compiled.states, numpy_run.states, rtol=1e-9, atol=1e-300)

@@ -1029,8 +1029,6 @@ def run_compiled(
     SpecError
         If the model's kernel fails to compile or raises (the user's code), named.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from mscsim.engine.compiled import KERNEL_CONTRACT
 
     start, stop = span
@@ -1041,9 +1039,12 @@ def run_compiled(
         with _KERNEL_TURN:
             if threads == 1:
                 run(*head, start, stop, *tail)
-            else:
-                with ThreadPoolExecutor(threads) as pool:
-                    futures = [pool.submit(run, *head, a, b, *tail) for a, b in bounds]
+            else:  # the first range on this thread, the others on the pool's
+                pool = _pool(threads - 1)
+                futures = [pool.submit(run, *head, a, b, *tail) for a, b in bounds[1:]]
+                try:
+                    run(*head, *bounds[0], *tail)
+                finally:
                     for future in futures:
                         future.result()
     except MemoryError:
@@ -1056,6 +1057,28 @@ def run_compiled(
             f"remainder_kernel: {model.name}'s kernel failed ({type(cause).__name__}: "
             f"{reason}); it must be {KERNEL_CONTRACT}"
         ) from None
+
+
+_POOLS: dict[int, Any] = {}
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's pools and lock: their threads do not exist in a forked child."""
+    global _KERNEL_TURN
+    _POOLS.clear()
+    _KERNEL_TURN = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _pool(workers: int) -> Any:
+    """Return a thread pool of ``workers`` threads, kept for later runs (started once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="mscsim-compiled")
+    return _POOLS[workers]
 
 
 COMPILED_THREADS: int | None = None

@@ -7,20 +7,25 @@ when an engine asks for them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mscsim.models.base import Array, Params
 from mscsim.models.immunity import sensitised_share
-from mscsim.models.kinetics import CELL_COMPARTMENTS
 
 __all__ = [
     "EFFECT_PARAMETERS",
     "ELIMINATION_PARAMETERS",
     "KINETIC_PARAMETERS",
+    "Kernel",
     "effect_matrix_parameters",
     "kernel_columns",
     "kernel_parameters",
 ]
+
+CELL_COMPARTMENTS: tuple[str, ...] = ("lung", "blood", "liver_spleen", "target", "target_early")
+"""The reduced kinetics' cell compartments (``models.kinetics.CELL_COMPARTMENTS``, tested)."""
 
 ELIMINATION_PARAMETERS: tuple[str, ...] = tuple(
     f"kinetics_elimination_{c}_per_day" for c in CELL_COMPARTMENTS
@@ -102,3 +107,29 @@ def kernel_columns(prepared: Params, n_disease: int) -> dict[str, Array]:
             for c in range(n_disease + 1):
                 out[next(names)] = matrix[:, i, c]
     return out
+
+
+class Kernel:
+    """One of :mod:`mscsim.models.kernels`' compiled functions, loaded when first called.
+
+    Building a model does not load numba; the engine calls the function (or
+    asks for it through :attr:`dispatcher`) only when it runs compiled.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @property
+    def dispatcher(self) -> Callable[..., None]:
+        """The numba-compiled function."""
+        from mscsim.models import kernels
+
+        function: Callable[..., None] = getattr(kernels, self.name)
+        return function
+
+    def __call__(self, t: Array, y: Array, p: Array, out: Array) -> None:
+        """Call the compiled function (loading it the first time)."""
+        self.dispatcher(t, y, p, out)
+
+    def __repr__(self) -> str:
+        return f"mscsim.models.kernels.{self.name}"

@@ -169,7 +169,7 @@ def remainder_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragm
         deaths = boost * p[_ELIMINATION + _TARGET, j] * y[_TARGET, j]
         excess = _maximum(y[_TARGET, j] - p[_CAPACITY, j], 0.0)
         out[_TARGET, j] = -(deaths + p[_OVERFLOW, j] * excess)
-        if n_disease == 0:
+        if n_disease <= 0:  # no disease, or the kinetics alone (7 states)
             continue
         drive = _effect(y[_FACTOR, j], p[_EMAX, j], p[_EC50, j], p[_HILL, j])
         for i in range(n_disease):

@@ -189,6 +189,12 @@ class CellKinetics(ModelBase):
             *immunity_parameters(),
         )
         self._cells = self.index.rows(CELL_COMPARTMENTS)
+        if type(self) is CellKinetics:  # a subclass may change the equations
+            from mscsim.models.kernel_layout import Kernel, kernel_parameters
+
+            self.remainder_kernel = Kernel("remainder_kernel")
+            self.switch_kernel = Kernel("switch_kernel")
+            self.remainder_kernel_parameters = kernel_parameters(0)
 
     @staticmethod
     def _rates(p: Params) -> dict[str, Array]:
@@ -219,16 +225,24 @@ class CellKinetics(ModelBase):
         """Add the remainder's rates: overflow, memory's excess clearance, eliminations.
 
         ``kinetics_elimination_per_day`` has shape ``(P, 5)``, one column per cell
-        compartment; see :meth:`Model.prepare <mscsim.models.Model.prepare>`.
+        compartment; with the compiled kernels (this class, not a subclass), also
+        their parameters (:func:`mscsim.models.kernel_layout.kernel_columns`,
+        the kernels of :mod:`mscsim.models.kernels` take the kinetics alone). See
+        :meth:`Model.prepare <mscsim.models.Model.prepare>`.
         """
         q = self._rates(params)
         elimination = np.stack(np.broadcast_arrays(*self._elimination(q)), axis=1)
-        return {
+        prepared = {
             **params,
             "kinetics_overflow_per_day": q["kO"],
             "kinetics_memory_excess": q["excess"],
             "kinetics_elimination_per_day": elimination,
         }
+        if self.remainder_kernel_parameters:
+            from mscsim.models.kernel_layout import kernel_columns
+
+            prepared.update(kernel_columns(prepared, 0))
+        return prepared
 
     def linear_system(self, params: Params) -> tuple[Array, Array]:
         """Return ``A`` of shape ``(P, 7, 7)`` and ``b = 0``; see class docstring."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,7 +12,7 @@ from mscsim.evidence.library import Parameter
 from mscsim.models.base import Array, ModelBase, Params, apply_batch
 from mscsim.models.diseases import Disease, NoDisease, Outcome
 from mscsim.models.immunity import formula_number
-from mscsim.models.kernel_layout import kernel_columns, kernel_parameters
+from mscsim.models.kernel_layout import Kernel, kernel_columns, kernel_parameters
 from mscsim.models.kinetics import CellKinetics
 
 if TYPE_CHECKING:
@@ -116,8 +115,8 @@ class TherapyModel(ModelBase):
         self._disease_rows = i.rows(self.disease.states)
         if type(k) is CellKinetics:
             self.remainder_kernel_parameters = kernel_parameters(len(self.disease.states))
-            self.remainder_kernel = _Kernel("remainder_kernel")
-            self.switch_kernel = _Kernel("switch_kernel")
+            self.remainder_kernel = Kernel("remainder_kernel")
+            self.switch_kernel = Kernel("switch_kernel")
 
     @property
     def outcome(self) -> Outcome | None:
@@ -315,28 +314,3 @@ class TherapyModel(ModelBase):
         out["total_exposure_cell_days"] = y[i["exposure_total"]]
         out.update(self.disease.outputs(y[self._disease_rows], params))
         return out
-
-
-class _Kernel:
-    """One of :mod:`mscsim.models.kernels`' compiled functions, loaded when first called.
-
-    Building a model does not load numba; the engine calls the function (or
-    asks for it through :attr:`dispatcher`) only when it runs compiled.
-    """
-
-    def __init__(self, name: str):
-        self.name = name
-
-    @property
-    def dispatcher(self) -> Callable[..., None]:
-        """The numba-compiled function."""
-        from mscsim.models import kernels
-
-        function: Callable[..., None] = getattr(kernels, self.name)
-        return function
-
-    def __call__(self, t: Array, y: Array, p: Array, out: Array) -> None:
-        self.dispatcher(t, y, p, out)
-
-    def __repr__(self) -> str:
-        return f"mscsim.models.kernels.{self.name}"
