@@ -11,6 +11,8 @@ model's remainder.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -270,51 +272,51 @@ def test_an_empty_run_and_a_run_without_outputs_after_doses_need_no_check() -> N
     assert math.isfinite(float(run_.n_steps))
 
 
-@pytest.mark.parametrize("finite", [False, True], ids=["no_capacity", "capacity"])
-def test_the_therapy_model_runs_compiled_as_it_runs_in_numpy(finite: bool) -> None:
-    # Allogeneic SCA patients, some forming donor-specific antibodies (memory clears
-    # their cells), with varied immunity, effect and (optionally) retention capacity.
+def assert_compiled_as_numpy(
+    make: Callable[[], Any], doses: list[ResolvedDose], times: Array, finite: bool, seed: int
+) -> None:
+    """Run a model built by ``make`` with and without its kernels; the runs must agree."""
     from tests.models.test_therapy_kernels import patient_params
 
-    from mscsim.models import TherapyModel
-    from mscsim.models.diseases.sca import SpinocerebellarAtaxia
-
-    n = 24
-    model = TherapyModel(SpinocerebellarAtaxia("SCA3", 13.0))
-    params = patient_params(model, np.random.default_rng(11), n, 1.0, True, finite)
-    params["weight_kg"] = np.array([65.0])
-    doses = [ResolvedDose(d, Route.INTRAVENOUS, np.full(n, 6.5e7), 1 / 24) for d in (0.0, 90.0)]
-    schedule = build_schedule(doses, np.arange(0.0, 181.0))
-    y0 = np.broadcast_to(model.initial_state(params), (len(model.states), n)).copy()
-    without = TherapyModel(SpinocerebellarAtaxia("SCA3", 13.0))
+    model, without = make(), make()
     without.remainder_kernel = None
+    n = doses[0].viable_cells.size
+    params = patient_params(model, np.random.default_rng(seed), n, 1.0, True, finite)
+    params["weight_kg"] = np.array([65.0])
+    schedule = build_schedule(doses, times)
+    y0 = np.broadcast_to(model.initial_state(params), (len(model.states), n)).copy()
     with np.errstate(under="ignore"):
         compiled = FastSolver().integrate(model, params, schedule, y0)
         numpy_run = FastSolver().integrate(without, params, schedule, y0)
     assert compiled.status.tolist() == numpy_run.status.tolist() == [0] * n
     np.testing.assert_allclose(compiled.states, numpy_run.states, rtol=1e-9, atol=1e-300)
+
+
+@pytest.mark.parametrize("finite", [False, True], ids=["no_capacity", "capacity"])
+def test_the_therapy_model_runs_compiled_as_it_runs_in_numpy(finite: bool) -> None:
+    # Allogeneic SCA patients, some forming donor-specific antibodies (memory clears
+    # their cells), with varied immunity, effect and (optionally) retention capacity.
+    from mscsim.models import TherapyModel
+    from mscsim.models.diseases.sca import SpinocerebellarAtaxia
+
+    n = 24
+    doses = [ResolvedDose(d, Route.INTRAVENOUS, np.full(n, 6.5e7), 1 / 24) for d in (0.0, 90.0)]
+    assert_compiled_as_numpy(
+        lambda: TherapyModel(SpinocerebellarAtaxia("SCA3", 13.0)),
+        doses,
+        np.arange(0.0, 181.0),
+        finite,
+        seed=11,
+    )
 
 
 def test_the_kinetics_alone_run_compiled_as_in_numpy() -> None:
     # The reduced kinetics give the therapy model's kernels (their first seven rows):
     # allogeneic hosts that form antibodies, some with a finite retention capacity.
-    from tests.models.test_therapy_kernels import patient_params
-
     from mscsim.models import kernel_layout, kinetics
     from mscsim.models.kinetics import CellKinetics
 
     assert kernel_layout.CELL_COMPARTMENTS == kinetics.CELL_COMPARTMENTS
     n = 16
-    model = CellKinetics()
-    params = patient_params(model, np.random.default_rng(2), n, 1.0, True, True)  # type: ignore[arg-type]
-    params["weight_kg"] = np.array([65.0])
     doses = [ResolvedDose(d, Route.INTRAMUSCULAR, np.full(n, 5e7)) for d in (0.0, 21.0)]
-    schedule = build_schedule(doses, np.arange(0.0, 43.0))
-    y0 = np.broadcast_to(model.initial_state(params), (len(model.states), n)).copy()
-    without = CellKinetics()
-    without.remainder_kernel = None
-    with np.errstate(under="ignore"):
-        compiled = FastSolver().integrate(model, params, schedule, y0)
-        numpy_run = FastSolver().integrate(without, params, schedule, y0)
-    assert compiled.status.tolist() == numpy_run.status.tolist() == [0] * n
-    np.testing.assert_allclose(compiled.states, numpy_run.states, rtol=1e-9, atol=1e-300)
+    assert_compiled_as_numpy(CellKinetics, doses, np.arange(0.0, 43.0), True, seed=2)

@@ -21,7 +21,7 @@ from mscsim.engine.driven import driven_groups
 from mscsim.engine.events import build_schedule
 from mscsim.engine.solvers import Integration
 from mscsim.models import TherapyModel
-from mscsim.models.base import Params, take_rows
+from mscsim.models.base import Array, Params, take_rows
 from mscsim.models.diseases.sca import SpinocerebellarAtaxia
 from mscsim.models.kinetics import CellKinetics
 from mscsim.models.organs import OrganKinetics
@@ -73,10 +73,7 @@ def test_the_grouped_run_matches_a_tight_reference() -> None:
     fast = integrate(model, params, FastSolver())
     ref = integrate(model, params, ScipySolver(rtol=1e-10, atol=1e-12, method="Radau"))
     assert fast.status.tolist() == [0] * 6
-    peak = np.abs(ref.states).max(axis=2, keepdims=True)
-    scale = np.maximum(np.abs(ref.states), 1e-6 * peak)
-    error = np.abs(fast.states - ref.states) / np.where(scale > 0, scale, 1.0)
-    assert error.max() <= 1e-6, error.max()
+    assert relative_error(fast.states, ref.states) <= 1e-6
 
 
 def test_a_patient_gives_the_same_bits_alone_and_in_a_mixed_batch() -> None:
@@ -124,3 +121,51 @@ def test_the_pattern_says_what_each_written_row_reads(kinetics: type) -> None:
     y[i["immune_memory"]] = np.where(linear, 0.0, y[i["immune_memory"]])
     rest = model.remainder(0.0, y, prepared)
     assert np.all(rest[i.rows(model.kinetics.remainder_writes)][:, linear] == 0.0)
+
+
+def test_a_subclass_that_changes_the_remainder_is_not_grouped_by_the_parent_pattern() -> None:
+    # A user's variant adds a nonlinear clearance at the target; the parent's pattern
+    # (and kernels) do not describe it, so it is not claimed: the engine runs it whole.
+    class Crowding(TherapyModel):
+        linear_below_switches = False  # its new term acts below the parent's switches
+
+        def remainder(self, t_day: float, y: Array, params: Params) -> Array:
+            out = super().remainder(t_day, y, params)
+            t = self.index["target"]
+            out[t] -= 0.5 * y[t] ** 2 / (y[t] + 1e6)
+            return out
+
+    model = Crowding(SpinocerebellarAtaxia("SCA3", 13.0))
+    assert model.remainder_kernel is None and model.remainder_pattern({}) is None
+    params = patient_params(model, np.random.default_rng(2), 3, 0.0, False, False)
+    params["weight_kg"] = np.array([65.0])
+    assert driven_groups(model, model.prepare(params), 3) is None
+    fast = integrate(model, params, FastSolver())
+    ref = integrate(model, params, ScipySolver(rtol=1e-10, atol=1e-12, method="Radau"))
+    assert relative_error(fast.states, ref.states) <= 1e-6
+
+
+def relative_error(states: Array, ref: Array) -> float:
+    """Largest error relative to each value, or to 1e-6 of that state's peak."""
+    peak = np.abs(ref).max(axis=2, keepdims=True)
+    scale = np.maximum(np.abs(ref), 1e-6 * peak)
+    return float((np.abs(states - ref) / np.where(scale > 0, scale, 1.0)).max())
+
+
+def test_an_empty_batch_and_a_failed_patient() -> None:
+    model, params = sca_population(3)
+    schedule = build_schedule(doses(3), TIMES)
+    empty = FastSolver().integrate(
+        model,
+        take_rows(params, np.zeros(0, dtype=np.intp)),
+        schedule.take(np.zeros(0, dtype=np.intp)),
+        np.zeros((12, 0)),
+    )
+    assert empty.states.shape == (12, 0, TIMES.size)
+    # A patient whose driven state cannot be integrated is flagged and NaN throughout.
+    bad = dict(params)
+    bad["sara_benefit_half_life_days"] = np.array([1.0, np.nan, 1.0])
+    with np.errstate(invalid="ignore"):
+        run = integrate(model, bad, FastSolver())
+    assert run.status[1] == 1 and np.isnan(run.states[:, 1]).all()
+    assert run.status[[0, 2]].tolist() == [0, 0] and np.isfinite(run.states[:, [0, 2]]).all()

@@ -239,11 +239,14 @@ def driven_groups(
     reads; else the group has no views and takes the adaptive backend.
     """
     describe = getattr(model, "remainder_pattern", None)
-    if describe is None:
+    if describe is None or n == 0:
+        return None
+    described = describe(prepared)
+    if described is None:  # the model does not vouch for one here
         return None
     writes, states = model.remainder_writes, model.states
     rows = [states.index(x) for x in writes]
-    pattern = np.broadcast_to(describe(prepared), (n, len(writes), len(states)))
+    pattern = np.broadcast_to(described, (n, len(writes), len(states)))
     # Which states' linear rates read each written state: with the pattern, it
     # decides a patient's views, so a patient takes the same path in any batch.
     a, _ = model.linear_system(prepared)

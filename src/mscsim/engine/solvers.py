@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from mscsim.engine.adaptive import DEFAULT_ATOL as ADAPTIVE_ATOL
 from mscsim.engine.adaptive import DEFAULT_RTOL as ADAPTIVE_RTOL
-from mscsim.engine.adaptive import integrate_adaptive
+from mscsim.engine.adaptive import AdaptiveRun, integrate_adaptive
 from mscsim.engine.driven import (
     DrivenStructure,
     DrivenView,
@@ -214,15 +214,7 @@ class FastSolver:
         )
         rest = np.flatnonzero(~modal)
         if rest.size:
-            run = integrate_adaptive(
-                model,
-                take_rows(params, rest),
-                schedule.take(rest),
-                y0[:, rest],
-                rtol=self.rtol,
-                atol=self.atol,
-                max_step_day=self.max_step_day,
-            )
+            run = self._adaptive(model, params, schedule, y0, rest)
             states[:, rest] = run.states
             n_steps += run.n_steps
             n_rhs += run.n_rhs
@@ -230,6 +222,20 @@ class FastSolver:
                 flagged = flagged.copy()
                 flagged[rest] = _not_finite(run.states)
         return states, n_steps, n_rhs, flagged
+
+    def _adaptive(
+        self, model: Model, params: Params, schedule: Schedule, y0: Array, rest: NDArray[np.intp]
+    ) -> AdaptiveRun:
+        """Integrate patients ``rest`` by the adaptive backend (those another backend left)."""
+        return integrate_adaptive(
+            model,
+            take_rows(params, rest),
+            schedule.take(rest),
+            y0[:, rest],
+            rtol=self.rtol,
+            atol=self.atol,
+            max_step_day=self.max_step_day,
+        )
 
     def _grouped(
         self,
@@ -300,19 +306,12 @@ class FastSolver:
             adaptive.append(idx[~modal])
         rest = np.concatenate(adaptive) if adaptive else np.zeros(0, dtype=np.intp)
         if rest.size:
-            run = integrate_adaptive(
-                model,
-                take_rows(params, rest),
-                schedule.take(rest),
-                y0[:, rest],
-                rtol=self.rtol,
-                atol=self.atol,
-                max_step_day=self.max_step_day,
-            )
+            run = self._adaptive(model, params, schedule, y0, rest)
             place(by_time, run.states.transpose(2, 0, 1), np.arange(n_states), rest)
             flagged[rest] = _not_finite(run.states)
             steps += run.n_steps
             rhs += run.n_rhs
+        by_time[:, :, flagged] = np.nan  # a flagged patient is NaN throughout, as compiled
         done = runs - n
         tell(n)
         return by_time.transpose(1, 2, 0), steps, rhs, flagged

@@ -173,7 +173,8 @@ class Model(Protocol):
     remainder_pattern : callable, optional
         ``remainder_pattern(prepared)``: per patient, which states each row of
         ``remainder_writes`` depends on, boolean ``(P, n_writes, n_states)``; a
-        row that depends on none is 0 for that patient. With
+        row that depends on none is 0 for that patient (or None: no claim).
+        With
         ``remainder_affine_rows`` (the written states whose rows are affine in
         themselves) the fast engine groups patients by it: where the rows that
         act are affine in their own state and read no other written state, it

@@ -113,7 +113,16 @@ class TherapyModel(ModelBase):
         i = self.index
         self._kinetic_rows = i.rows(k.states)
         self._disease_rows = i.rows(self.disease.states)
-        if type(k) is CellKinetics:
+        # The kernels and the remainder pattern describe this class's equations and
+        # the built-in kinetics': a subclass of either (which may change them), or
+        # kinetics of another kind, gets neither.
+        from mscsim.models.organs import OrganKinetics
+
+        self._own_equations = type(self) is TherapyModel and type(k) in (
+            CellKinetics,
+            OrganKinetics,
+        )
+        if self._own_equations and type(k) is CellKinetics:
             self.remainder_kernel_parameters = kernel_parameters(len(self.disease.states))
             self.remainder_kernel = Kernel("remainder_kernel")
             self.switch_kernel = Kernel("switch_kernel")
@@ -177,8 +186,11 @@ class TherapyModel(ModelBase):
             b[:, d] = natural[:, :, nd]
         return a, b
 
-    def remainder_pattern(self, params: Params) -> NDArray[np.bool_]:
+    def remainder_pattern(self, params: Params) -> NDArray[np.bool_] | None:
         """Return, per patient, which states each written row of the remainder depends on.
+
+        None for a subclass, or kinetics other than the built-in ones: they may
+        change the remainder this describes.
 
         Shape ``(P, w, n_states)``, rows in the order of ``remainder_writes``; a
         row that depends on no state is 0 for that patient. The kinetics' rows
@@ -192,6 +204,8 @@ class TherapyModel(ModelBase):
         patients whose kinetics are linear by quadrature, one disease state at a
         time.
         """
+        if not self._own_equations:
+            return None
         nk, nd = len(self.kinetics.remainder_writes), len(self.disease.states)
         i = self.index
         acts = ~np.asarray(self.kinetics.linear_patients(params), dtype=bool)
