@@ -989,10 +989,10 @@ def _compiled_run(
                 jump = jump + splits[route] * cells
             jump_of[k] = len(jumps)
             jumps.append(jump.T)
-    d = modes.n_driven
-    driven = np.zeros((n, d), dtype=bool)
-    if d:
-        driven = np.broadcast_to((modes.vinv_driven != 0.0).any(axis=2), (n, d))
+    v_reads, vinv_driven = each(modes.v_reads), each(modes.vinv_driven)
+    vr_nz, vr_len = _nonzero_columns(v_reads)
+    vw_nz, vw_len = _nonzero_columns(vinv_driven)
+    n_driven = (vw_len > 0).sum(axis=1)  # a patient's driven modes: those the remainder moves
     times = schedule.times_day.size
     out = np.empty((n, times, n_states))
     status = np.zeros(n, dtype=np.int8)
@@ -1010,12 +1010,13 @@ def _compiled_run(
         each(modes.lam.T),
         each(modes.v),
         each(modes.vinv),
-        each(modes.v_abs),
-        each(modes.v_reads),
-        each(modes.vinv_driven),
-        *_nonzero_columns(each(modes.v_reads)),
-        *_nonzero_columns(each(modes.vinv_driven)),
-        np.ascontiguousarray(driven.sum(axis=1), dtype=np.int64),
+        v_reads,
+        vinv_driven,
+        vr_nz,
+        vr_len,
+        vw_nz,
+        vw_len,
+        n_driven,
         np.ascontiguousarray(modes.reads, dtype=np.int64),
         np.ascontiguousarray(modes.writes, dtype=np.int64),
         kernel_parameters(model, prepared, n),
@@ -1043,7 +1044,9 @@ def _compiled_run(
             progress(round(total * (i + 1) / slices), total)
     states = out.transpose(2, 0, 1)
     probed = np.flatnonzero((probe_size > 0) & (status == 0))
-    _check_kernels(model, prepared, schedule, states, status, n_switches, probes[probed], probed)
+    after = np.searchsorted(schedule.times_day, bp[graded], side="right")  # first outputs after
+    where = (after, probes[probed], probed)
+    _check_kernels(model, prepared, schedule, states, status, n_switches, where)
     total = counts.sum(axis=0)
     return states, (int(total[0]), int(total[1]), int(total[2]))
 
@@ -1066,9 +1069,6 @@ def _switch_rows(model: Model, prepared: Params, y0: Array) -> int:
     return int(model.switches(y, one).shape[0] + model.activity(y, one).shape[0])
 
 
-KERNEL_CHECK_RTOL = 1e-9
-"""Largest relative difference allowed between a kernel and the model's NumPy functions."""
-
 PROGRESS_SLICES = 20
 """Slices of patients a compiled run is cut into when progress is reported."""
 
@@ -1083,14 +1083,14 @@ def _check_kernels(
     states: Array,
     status: NDArray[np.int8],
     n_switches: int,
-    probes: Array,
-    probed: NDArray[np.intp],
+    where: tuple[NDArray[np.intp], Array, NDArray[np.intp]],
 ) -> None:
     """Compare the kernels with ``remainder`` (and the switches) where the run tested them.
 
-    At each patient's probe (``probes`` of patients ``probed``: time and state
-    where its remainder was largest), at the outputs after each dose and the
-    last, for every patient that did not fail, and at every output of
+    ``where`` holds the outputs just after each dose or change of infusion,
+    and each patient's probe (time and state where its remainder was largest)
+    with the patients probed. The kernels are compared there, at the last
+    output, for every patient that did not fail, and at every output of
     :data:`CHECKED_THROUGHOUT` of them.
 
     Raises
@@ -1099,12 +1099,11 @@ def _check_kernels(
         If the remainder differs beyond :data:`KERNEL_CHECK_RTOL`, or a switch
         differs in sign.
     """
-    from mscsim.engine.driven import compiled_kernel, kernel_parameters
+    from mscsim.engine.driven import compiled_kernel, kernel_parameters, refuse_unless_same
 
-    bp, times = schedule.breakpoints, schedule.times_day
-    starts = [bp[k] for k in range(bp.size) if schedule.starts_transient(k) or k == 0]
-    at = sorted({int(np.searchsorted(times, t, side="right")) for t in starts} | {times.size - 1})
-    at = [i for i in at if i < times.size]
+    after, probes, probed = where
+    times = schedule.times_day
+    at = [i for i in sorted({*after.tolist(), times.size - 1}) if i < times.size]
     ok = np.flatnonzero(status == 0)
     if not at or not ok.size:
         return
@@ -1131,14 +1130,7 @@ def _check_kernels(
     got = np.zeros_like(y)
     compiled_kernel(model, "remainder_kernel")(t, seen, p, got)
     want = model.remainder(t, seen, params)  # type: ignore[arg-type]
-    with np.errstate(invalid="ignore"):
-        scale = np.abs(want[writes]) + np.abs(got[writes])
-        differs = np.abs(want[writes] - got[writes]) > KERNEL_CHECK_RTOL * scale + 1e-300
-    if differs.any():
-        raise SpecError(
-            f"remainder_kernel: {model.name}'s kernel differs from its remainder "
-            f"(at {int(differs.any(axis=0).sum())} of {y.shape[1]} probes)"
-        )
+    refuse_unless_same(model, want[writes], got[writes])
     if not n_switches:
         return
     sw = np.zeros((n_switches, y.shape[1]))

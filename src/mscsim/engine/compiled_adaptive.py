@@ -231,7 +231,7 @@ def _below(switches, t, y, pb, tb, yb, sb):  # pragma: no cover
 
 @_helper
 def _interval(
-    kernel, t0, span, steps, y, z, c, dp, peak, v, v_abs, lam, wc, sc, st, pt, tol, fine, zf
+    kernel, t0, span, steps, y, z, c, dp, peak, v, lam, wc, sc, st, pt, tol, fine, zf
 ):  # pragma: no cover
     """Cross ``[t0, t0 + span]`` in ``steps`` and ``2 steps`` steps; return the error norm.
 
@@ -239,7 +239,7 @@ def _interval(
     ``adaptive._Stepper._interval`` in one patient's loop.
     """
     keys, table, used = wc
-    n1_0, zc, yc = st[6], st[7], st[8]
+    n1_0, zc = st[6], st[7]
     n = y.size
     # the remainder at the start, from the read rows of the state
     _v_reads, _vinv_w, reads, writes, tb, yb, pb, rb, _nl, probe, probe_size, _sparse = sc
@@ -277,8 +277,7 @@ def _interval(
         for j in range(n):
             a += v[i, j] * zc[j]
             b += v[i, j] * zf[j]
-            r += v_abs[i, j] * abs(zf[j])
-        yc[i] = a
+            r += abs(v[i, j]) * abs(zf[j])  # the size of the terms summed: rounding
         fine[i] = b
         if not (b - b == 0.0):
             finite = False
@@ -339,10 +338,10 @@ def _advance(
     ``hs[0]`` is the patient's next step length (updated); ``pt`` its counters
     (kernel calls, accepted steps, rejected steps).
     """
-    lam, v, vinv, v_abs = modes
+    lam, v, vinv = modes
     keys, table, used = wc
     n = y.size
-    z, fine, zf, ylin = st[9], st[10], st[11], st[12]
+    z, fine, zf, ylin = st[8], st[9], st[10], st[11]
     for i in range(n):
         acc = 0.0
         for j in range(n):
@@ -378,7 +377,7 @@ def _advance(
                     break
         steps = substeps[level]
         worst = _interval(
-            kernel, t0, span, steps, y, z, c, dp, peak, v, v_abs, lam, wc, sc, st, pt, tol, fine, zf
+            kernel, t0, span, steps, y, z, c, dp, peak, v, lam, wc, sc, st, pt, tol, fine, zf
         )
         accept = worst <= 1.0
         grow = _growth(worst, accept, tol)
@@ -409,7 +408,6 @@ _RUN_SIGNATURE = types.void(
     _f2,  # lam (N, n)
     _f3,  # v (N, n, n)
     _f3,  # vinv (N, n, n)
-    _f3,  # v_abs (N, n, n)
     _f3,  # v_reads (N, r, n)
     _f3,  # vinv_w (N, d, w)
     types.int64[:, :, ::1],  # vr_nz (N, r, n): the columns of v_reads' rows that are not 0
@@ -450,7 +448,6 @@ def run_patients(
     lam,
     v,
     vinv,
-    v_abs,
     v_reads,
     vinv_w,
     vr_nz,
@@ -485,8 +482,8 @@ def run_patients(
 
     The caller runs one range of patients per thread (the GIL is released).
 
-    Per patient ``p``: modes ``lam[p]`` ``(n,)``, ``v[p]``, ``vinv[p]``,
-    ``v_abs[p]`` ``(n, n)``, ``v_reads[p]`` ``(r, n)``, ``vinv_w[p]`` ``(d, w)``
+    Per patient ``p``: modes ``lam[p]`` ``(n,)``, ``v[p]``, ``vinv[p]``
+    ``(n, n)``, ``v_reads[p]`` ``(r, n)``, ``vinv_w[p]`` ``(d, w)``
     (its ``n_driven[p]`` driven modes first), kernel parameters ``kp[p]`` ``(q,)``, start ``y0[p]``.
     Per breakpoint ``k``: ``bp[k]``, whether its interval is cut in graded
     pieces (``graded``), its output (``output_at``, -1: none), its modal inputs
@@ -519,7 +516,6 @@ def run_patients(
         np.zeros(n),
         np.zeros(n),
         np.zeros(d),
-        np.zeros(n),
         np.zeros(n),
         np.zeros(n),
         np.zeros(n),
@@ -559,7 +555,7 @@ def run_patients(
             probe_size[p : p + 1],
             sparse,
         )
-        modes = (lam[p], v[p], vinv[p], v_abs[p])
+        modes = (lam[p], v[p], vinv[p])
         wc = (keys, table, used)
         sw = (tsw, ysw, pb, sb)
         for i in range(n):

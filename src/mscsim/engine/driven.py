@@ -259,24 +259,24 @@ def driven_groups(
         idx = np.flatnonzero(inverse.ravel() == g)
         m = pattern[one]
         active = [k for k in range(len(writes)) if m[k].any()]
-        names = [writes[k] for k in active]
-        coupled = any(m[k, rows[j]] for k in active for j in active if j != k)
+        driven = [rows[k] for k in active]
+        # Each acting row: declared affine, reading no other acting state, and no
+        # other state's linear rate reading its state (driven_structure's test).
+        one_way = all(
+            writes[k] in affine
+            and not m[k, [x for x in driven if x != rows[k]]].any()
+            and not np.delete(read_by[one, :, k], rows[k]).any()
+            for k in active
+        )
         views: list[tuple[DrivenView, DrivenStructure]] = []
-        if names and not coupled and set(names) <= affine:
-            mine = take_rows(prepared, idx)
-            for k in active:
-                reads = tuple(states[s] for s in np.flatnonzero(m[k]))
-                view = DrivenView(model, writes[k], reads)
-                structure = driven_structure(view, mine)  # type: ignore[arg-type]
-                if structure is None:
-                    views = []
-                    break
-                # The other driven states are no drivers here: nothing this run
-                # integrates reads them (their own views checked that no linear
-                # rate does, and this row does not), so they are left out.
-                others = [rows[j] for j in active if j != k]
-                drivers = np.setdiff1d(structure.drivers, others).astype(np.intp)
-                views.append((view, DrivenStructure(drivers, structure.driven, structure.reads)))
+        for k in active if one_way else []:
+            # The other driven states are no drivers here: nothing this run
+            # integrates reads them, so they are left out.
+            x = rows[k]
+            drivers = np.array([i for i in range(len(states)) if i not in driven], dtype=np.intp)
+            reads = np.flatnonzero(m[k])
+            view = DrivenView(model, writes[k], tuple(states[i] for i in reads))
+            views.append((view, DrivenStructure(drivers, x, reads[reads != x])))
         groups.append((idx, views))
     return groups
 
@@ -957,17 +957,33 @@ class _Setup:
         for value in (0.0, 1.0, None):
             y[x] = pr[:, 1 + nr] if value is None else value
             got.append(model.remainder(pr[:, 0], y, params)[x])  # type: ignore[arg-type]
-        kernel = pr[:, 2 + nr : 5 + nr].T
-        with np.errstate(invalid="ignore"):
-            scale = np.abs(np.array(got)) + np.abs(kernel)
-            differs = np.abs(np.array(got) - kernel) > 1e-9 * scale + 1e-300
-            differs &= np.isfinite(scale)
-        if differs.any():
-            raise SpecError(
-                f"remainder_kernel: {model.name}'s kernel differs from its remainder "
-                f"(at {int(differs.any(axis=0).sum())} of {rows.size} probes)"
-            )
+        refuse_unless_same(model, np.array(got), pr[:, 2 + nr : 5 + nr].T)
         _check_affine(model, x, got[0], got[1], got[2], pr[:, 1 + nr])
+
+
+KERNEL_CHECK_RTOL = 1e-9
+"""Largest relative difference allowed between a kernel and the model's NumPy remainder."""
+
+
+def refuse_unless_same(model: Model, want: Array, got: Array) -> None:
+    """Raise unless a kernel's remainder ``got`` is the NumPy ``want`` (rows, probes).
+
+    Relative :data:`KERNEL_CHECK_RTOL`; probes that are not finite are not judged.
+
+    Raises
+    ------
+    SpecError
+        Naming the model and how many probes (columns) differ.
+    """
+    with np.errstate(invalid="ignore"):
+        scale = np.abs(want) + np.abs(got)
+        differs = np.abs(want - got) > KERNEL_CHECK_RTOL * scale + 1e-300
+        differs &= np.isfinite(scale)
+    if differs.any():
+        raise SpecError(
+            f"remainder_kernel: {model.name}'s kernel differs from its remainder "
+            f"(at {int(differs.any(axis=0).sum())} of {want.shape[-1]} probes)"
+        )
 
 
 def kernel_parameters(model: Model, prepared: Params, n: int) -> Array:

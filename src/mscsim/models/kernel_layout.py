@@ -19,9 +19,10 @@ __all__ = [
     "ELIMINATION_PARAMETERS",
     "KINETIC_PARAMETERS",
     "Kernel",
+    "effect_matrix_columns",
     "effect_matrix_parameters",
-    "kernel_columns",
     "kernel_parameters",
+    "kinetic_columns",
 ]
 
 CELL_COMPARTMENTS: tuple[str, ...] = ("lung", "blood", "liver_spleen", "target", "target_early")
@@ -80,33 +81,36 @@ def kernel_parameters(n_disease: int) -> tuple[str, ...]:
     return (*KINETIC_PARAMETERS, *EFFECT_PARAMETERS, *effect_matrix_parameters(n_disease))
 
 
-def kernel_columns(prepared: Params, n_disease: int) -> dict[str, Array]:
-    """Return the kernels' parameters that ``prepared`` holds only in other shapes.
+def kinetic_columns(prepared: Params) -> dict[str, Array]:
+    """Return the kinetics' kernel parameters that ``prepared`` holds only in other shapes.
 
     Each of shape ``(1,)`` or ``(P,)``: the columns of
-    ``kinetics_elimination_per_day``, ``kinetics_sensitisable`` (1 where the
+    ``kinetics_elimination_per_day`` and ``kinetics_sensitisable`` (1 where the
     multiplier exceeds 1 and :func:`~mscsim.models.immunity.sensitised_share`
-    is above 0, else 0: the activity's condition) and, with a disease, the
-    entries of ``disease_effect_matrix``.
+    is above 0, else 0: the activity's condition).
 
     Parameters
     ----------
     prepared : mapping of str to ndarray
-        From :meth:`TherapyModel.prepare <mscsim.models.TherapyModel.prepare>`.
-    n_disease : int
-        The number of disease states.
+        From :meth:`CellKinetics.prepare <mscsim.models.CellKinetics.prepare>`.
     """
     elimination = prepared["kinetics_elimination_per_day"]
     out = {name: elimination[:, c] for c, name in enumerate(ELIMINATION_PARAMETERS)}
     acts = (prepared["sensitised_clearance_multiplier"] > 1.0) & (sensitised_share(prepared) > 0.0)
     out["kinetics_sensitisable"] = acts.astype(np.float64)
-    if n_disease:
-        matrix = prepared["disease_effect_matrix"]
-        names = iter(effect_matrix_parameters(n_disease))
-        for i in range(n_disease):
-            for c in range(n_disease + 1):
-                out[next(names)] = matrix[:, i, c]
     return out
+
+
+def effect_matrix_columns(prepared: Params, n_disease: int) -> dict[str, Array]:
+    """Return the entries of ``disease_effect_matrix`` (``(P, d, d + 1)``), one name each.
+
+    Named by :func:`effect_matrix_parameters`, each of shape ``(1,)`` or ``(P,)``.
+    """
+    matrix = prepared["disease_effect_matrix"]
+    names = effect_matrix_parameters(n_disease)
+    return {
+        name: matrix[:, k // (n_disease + 1), k % (n_disease + 1)] for k, name in enumerate(names)
+    }
 
 
 class Kernel:

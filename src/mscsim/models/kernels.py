@@ -116,7 +116,7 @@ def _effect(factor: float, emax: float, ec50: float, hill: float) -> float:  # p
     """Return :func:`~mscsim.models.paracrine.effect` of one factor value."""
     if factor <= 0.0:  # no factor: no effect (NumPy's ramp gives emax * 0 there too)
         return emax * 0.0
-    x = _maximum(factor, 0.0) / ec50
+    x = factor / ec50  # factor > 0 (or NaN, which propagates as in NumPy)
     xn = x if hill == 1.0 else math.pow(x, hill)  # pow(x, 1) is x exactly
     share = xn / (1.0 + xn)
     floor = EFFECT_FLOOR / (1.0 + EFFECT_FLOOR)
@@ -165,10 +165,10 @@ def remainder_kernel(t: Array, y: Array, p: Array, out: Array) -> None:  # pragm
         if excess_rate != 0.0:
             boost = excess_rate * _sensitisation(y[_MEMORY, j]) * _weight(_viable_cells(y, j))
         for c in range(_N_CELLS):
-            out[c, j] = -(boost * p[_ELIMINATION + c, j] * y[c, j])
-        deaths = boost * p[_ELIMINATION + _TARGET, j] * y[_TARGET, j]
-        excess = _maximum(y[_TARGET, j] - p[_CAPACITY, j], 0.0)
-        out[_TARGET, j] = -(deaths + p[_OVERFLOW, j] * excess)
+            deaths = boost * p[_ELIMINATION + c, j] * y[c, j]
+            if c == _TARGET:  # and the overflow above capacity
+                deaths = deaths + p[_OVERFLOW, j] * _maximum(y[c, j] - p[_CAPACITY, j], 0.0)
+            out[c, j] = -deaths
         if n_disease <= 0:  # no disease, or the kinetics alone (7 states)
             continue
         drive = _effect(y[_FACTOR, j], p[_EMAX, j], p[_EC50, j], p[_HILL, j])

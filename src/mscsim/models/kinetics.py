@@ -103,6 +103,17 @@ def remainder_deaths(cells: Array, memory: Array, target: int, params: Params) -
     return deaths
 
 
+def linear_hosts(rates: dict[str, Array], params: Params) -> NDArray[np.bool_]:
+    """Return, per patient, whether the kinetics' remainder is 0 (``linear_patients``).
+
+    ``rates`` are the kinetics' ``_rates`` (``prime``, ``excess``): no priming, or
+    memory that does not change clearance, and retention that never saturates.
+    """
+    no_memory = rates["prime"] * rates["excess"] == 0.0
+    out: NDArray[np.bool_] = no_memory & np.isinf(params["target_capacity_cells"])
+    return out
+
+
 class CellKinetics(ModelBase):
     r"""Viable-cell kinetics by route of administration, with host immunity.
 
@@ -226,7 +237,7 @@ class CellKinetics(ModelBase):
 
         ``kinetics_elimination_per_day`` has shape ``(P, 5)``, one column per cell
         compartment; with the compiled kernels (this class, not a subclass), also
-        their parameters (:func:`mscsim.models.kernel_layout.kernel_columns`,
+        their parameters (:func:`mscsim.models.kernel_layout.kinetic_columns`,
         the kernels of :mod:`mscsim.models.kernels` take the kinetics alone). See
         :meth:`Model.prepare <mscsim.models.Model.prepare>`.
         """
@@ -239,9 +250,9 @@ class CellKinetics(ModelBase):
             "kinetics_elimination_per_day": elimination,
         }
         if self.remainder_kernel_parameters:
-            from mscsim.models.kernel_layout import kernel_columns
+            from mscsim.models.kernel_layout import kinetic_columns
 
-            prepared.update(kernel_columns(prepared, 0))
+            prepared.update(kinetic_columns(prepared))
         return prepared
 
     def linear_system(self, params: Params) -> tuple[Array, Array]:
@@ -277,10 +288,7 @@ class CellKinetics(ModelBase):
         True where retention never saturates and the host cannot be sensitised
         (no priming, or memory that does not change clearance).
         """
-        q = self._rates(params)
-        no_memory = q["prime"] * q["excess"] == 0.0
-        out: NDArray[np.bool_] = no_memory & np.isinf(params["target_capacity_cells"])
-        return out
+        return linear_hosts(self._rates(params), params)
 
     def remainder(self, t_day: float, y: Array, params: Params) -> Array:
         r"""Return the overflow above capacity and the sensitised clearance, shape ``(7, n)``.

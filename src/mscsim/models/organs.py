@@ -75,7 +75,12 @@ from mscsim.models.immunity import (
     sensitised_share,
     sensitised_switch,
 )
-from mscsim.models.kinetics import remainder_death_formulas, remainder_deaths, target_split
+from mscsim.models.kinetics import (
+    linear_hosts,
+    remainder_death_formulas,
+    remainder_deaths,
+    target_split,
+)
 from mscsim.models.physiology import BLOOD, ORGANS, PERFUSED, PORTAL, SPECIES, physiology
 from mscsim.spec.route import Route
 
@@ -408,10 +413,7 @@ class OrganKinetics(ModelBase):
         True where retention never saturates and the host cannot be sensitised
         (no priming, or memory that does not change clearance).
         """
-        q = self._rates(params)
-        no_memory = q["prime"] * q["excess"] == 0.0
-        out: NDArray[np.bool_] = no_memory & np.isinf(params["target_capacity_cells"])
-        return out
+        return linear_hosts(self._rates(params), params)
 
     def remainder(self, t_day: float, y: Array, params: Params) -> Array:
         r"""Return the overflow above capacity and the sensitised clearance, with their label.

@@ -12,7 +12,7 @@ from mscsim.evidence.library import Parameter
 from mscsim.models.base import Array, ModelBase, Params, apply_batch
 from mscsim.models.diseases import Disease, NoDisease, Outcome
 from mscsim.models.immunity import formula_number
-from mscsim.models.kernel_layout import Kernel, kernel_columns, kernel_parameters
+from mscsim.models.kernel_layout import Kernel, effect_matrix_columns, kernel_parameters
 from mscsim.models.kinetics import CellKinetics
 
 if TYPE_CHECKING:
@@ -136,15 +136,17 @@ class TherapyModel(ModelBase):
         """Add the kinetics' per-run rates, the effect floor and the disease's effect matrix.
 
         With compiled kernels, also their parameters of shape ``(1,)`` or
-        ``(P,)`` (:func:`mscsim.models.kernel_layout.kernel_columns`). See
+        ``(P,)`` (:func:`mscsim.models.kernel_layout.effect_matrix_columns`; the
+        kinetics add theirs). See
         :meth:`Model.prepare <mscsim.models.Model.prepare>`.
         """
         prepared = dict(self.kinetics.prepare(params))
         if self._coupled:
             prepared["effect_floor_ng"] = effect_floor(params)
             prepared["disease_effect_matrix"] = self.disease.course(params)[1]
-        if self.remainder_kernel_parameters:
-            prepared.update(kernel_columns(prepared, len(self.disease.states)))
+        if self.remainder_kernel_parameters and self._coupled:
+            # the kinetics (the reduced ones, with their kernels) added their columns
+            prepared.update(effect_matrix_columns(prepared, len(self.disease.states)))
         return prepared
 
     def _secretion(self, params: Params) -> Array:
