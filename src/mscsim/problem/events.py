@@ -78,7 +78,9 @@ class DoseEvents:
             values = np.asarray(getattr(self, name))[order]
             values.flags.writeable = False
             object.__setattr__(self, name, values)
-        object.__setattr__(self, "route", tuple(Route(self.route[i]) for i in order))
+        # One Route per distinct value, not per row (a population has one row per dose).
+        routes = {value: Route(value) for value in set(self.route)}
+        object.__setattr__(self, "route", tuple(routes[self.route[i]] for i in order.tolist()))
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[int, float, float, Route | str, float]]) -> DoseEvents:
@@ -95,13 +97,19 @@ class DoseEvents:
     @classmethod
     def shared(cls, doses: Sequence[ResolvedDose], n_patients: int) -> DoseEvents:
         """Give ``n_patients`` patients ``doses`` (viable cells of shape (1,) or (n_patients,))."""
-        rows = []
-        for d in doses:
-            cells = np.broadcast_to(np.asarray(d.viable_cells, dtype=float), (n_patients,))
-            rows += [
-                (i, d.time_day, float(cells[i]), d.route, d.duration_day) for i in range(n_patients)
-            ]
-        return cls.from_rows(rows)
+        n = n_patients
+
+        def each(values: list[float]) -> Array:
+            return np.repeat(np.array(values, dtype=float), n)
+
+        cells = [np.broadcast_to(np.asarray(d.viable_cells, dtype=float), (n,)) for d in doses]
+        return cls(
+            patient=np.tile(np.arange(n, dtype=np.int64), len(doses)),
+            time_day=each([d.time_day for d in doses]),
+            amount_cells=np.concatenate(cells) if doses else np.zeros(0),
+            route=tuple(d.route for d in doses for _ in range(n)),
+            duration_day=each([d.duration_day for d in doses]),
+        )
 
     def __len__(self) -> int:
         return len(self.route)
@@ -128,13 +136,55 @@ class DoseEvents:
             for i in self.rows_of(patient)
         )
 
+    def _rows(self, patients: NDArray[np.int64]) -> NDArray[np.intp]:
+        """Return ``(len(patients), k)``: each patient's event rows, who must have ``k`` each.
+
+        Raises
+        ------
+        SpecError
+            If the patients have different numbers of events.
+        """
+        lo = np.searchsorted(self.patient, patients)
+        counts = np.searchsorted(self.patient, patients + 1) - lo
+        if np.any(counts != counts[0]):
+            raise SpecError("events: these patients have different numbers of doses")
+        return lo[:, None] + np.arange(int(counts[0]))
+
+    def schedule_groups(self, n_patients: int) -> dict[ScheduleKey, NDArray[np.intp]]:
+        """Group patients ``0 .. n_patients - 1`` by dose schedule (times, routes, durations).
+
+        Keys in the order of each group's first patient, as :meth:`schedule_key` gives them;
+        patients in order within a group.
+        """
+        patients = np.arange(n_patients, dtype=np.int64)
+        counts = np.bincount(self.patient, minlength=n_patients)[:n_patients]
+        codes = {route: j for j, route in enumerate(dict.fromkeys(self.route))}
+        route = np.array([codes[r] for r in self.route], dtype=float)
+        label = np.empty(n_patients, dtype=np.int64)  # a group number per patient
+        n_labels = 0
+        for k in np.unique(counts).tolist():
+            who = patients[counts == k]
+            rows = self._rows(who)
+            # one row per patient; the last column keeps a patient without doses a row
+            columns = (self.time_day[rows], route[rows], self.duration_day[rows])
+            table = np.concatenate([*columns, np.zeros((who.size, 1))], axis=1)
+            _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+            label[who] = n_labels + np.asarray(inverse).reshape(-1)
+            n_labels += first.size
+        firsts = np.unique(label, return_index=True)[1]  # each group's first patient
+        order = np.argsort(firsts, kind="stable")
+        members = np.argsort(label, kind="stable")
+        bounds = np.cumsum(np.bincount(label, minlength=n_labels))
+        groups = np.split(members.astype(np.intp), bounds[:-1])
+        return {self.schedule_key(int(firsts[g])): groups[g] for g in order.tolist()}
+
     def doses_for(self, patients: NDArray[np.intp]) -> tuple[ResolvedDose, ...]:
         """Return the doses of ``patients``, who must share one schedule.
 
         Viable cells have shape (1,) when every patient receives the same amount,
         else (len(patients),).
         """
-        rows = np.stack([self.rows_of(int(p)) for p in patients]) if len(patients) else None
+        rows = self._rows(np.asarray(patients, dtype=np.int64)) if len(patients) else None
         if rows is None or rows.shape[1] == 0:
             return ()
         doses = []

@@ -141,10 +141,7 @@ class Problem:
 
     def schedule_groups(self) -> dict[ScheduleKey, NDArray[np.intp]]:
         """Group patient rows by identical dose schedule (times, routes, durations)."""
-        groups: dict[ScheduleKey, list[int]] = {}
-        for p in range(self.n_patients):
-            groups.setdefault(self.events.schedule_key(p), []).append(p)
-        return {k: np.array(v, dtype=np.intp) for k, v in groups.items()}
+        return self.events.schedule_groups(self.n_patients)
 
     def take(self, rows: NDArray[np.intp]) -> Problem:
         """Return the problem of the patients at ``rows`` (their events renumbered).
