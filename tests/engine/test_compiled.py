@@ -433,3 +433,22 @@ def test_a_kernel_that_raises_is_refused_in_one_line() -> None:
     with pytest.raises(SpecError, match=r"kernel failed \(ValueError: boom\)") as caught:
         solve(model, PARAMS, 1)
     assert "\n" not in str(caught.value)
+
+
+def test_the_kernel_check_judges_tiny_values_against_the_rows_largest() -> None:
+    from mscsim.engine.driven import KERNEL_CHECK_FLOOR, refuse_unless_same
+
+    model = Kernel()
+    want = np.array([[0.05, 1e-3, 1e-12, 1e-19, np.nan]])
+    # Last-bit differences made large by cancellation, where the row is tiny: accepted.
+    near = want * (1.0 + np.array([0.0, 1e-12, 1e-7, 1e-3, 0.0]))
+    refuse_unless_same(model, want, near)
+    # A kernel off by 1e-6 where the row is large, or at its floor share, is refused.
+    for at in (0, 1):
+        far = want.copy()
+        far[0, at] *= 1.0 + 1e-6
+        with pytest.raises(SpecError, match=r"differs from its remainder \(at 1 of 5 probes\)"):
+            refuse_unless_same(model, want, far)
+    floor = np.array([[1.0, 10 * KERNEL_CHECK_FLOOR]])
+    with pytest.raises(SpecError, match="at 1 of 2 probes"):
+        refuse_unless_same(model, floor, floor * np.array([[1.0, 1.0 + 1e-7]]))

@@ -34,9 +34,14 @@ benchmark (``bench/nonlinear.py``):
   atomic increment and decrement; with two cores on the same arrays they took
   a fifth of the run.
 - A row of an array is taken as a slice before the loop over lanes
-  (``out[o, i, lo:hi]``, then ``dst[b]``), never indexed as ``out[o, i, lo + b]``:
+  (``a[g, i, lo:hi]``, then ``row[b]``), never indexed as ``a[g, i, lo + b]``:
   the compiler cannot prove such an index non-negative, so it gathers and
   scatters element by element instead of loading and storing a vector.
+
+The outputs are the one scatter, by design: each patient's states go straight
+to its own column ``dest[p]`` of the caller's array (all patients of a run,
+time-major), which spares copying every state into place afterwards (a tenth
+of the SCA population's time).
 """
 
 from __future__ import annotations
@@ -567,6 +572,7 @@ def _refine(
     n_acc,
     n_cols,
     out,
+    dest,
     p0,
     times,
     anti,
@@ -587,7 +593,7 @@ def _refine(
     Each node of the tree is computed for the lanes that need it only, gathered
     side by side, so a lane's panels and results are its own whatever the others
     do. ``block`` holds the block's state (``z``, ``c``, ``g0``, ``x``, ``peak``),
-    updated in place; outputs go straight to ``out`` (patient ``p0 + lane``),
+    updated in place; outputs go straight to ``out`` (column ``dest[p0 + lane]``),
     the driven state's at least 0 when ``clip_x``; a lane whose output is not
     finite fails.
     """
@@ -739,7 +745,7 @@ def _refine(
                 for j in range(n_o):
                     v = x_out[j, i]
                     v = 0.0 if (clip_x and v <= 0.0) else v
-                    out[o_a + j, x_row, p0 + b] = v
+                    out[o_a + j, x_row, dest[p0 + b]] = v
                     if not math.isfinite(v):
                         failed[b] = True
                 _accept(block, b, e_, f_, 0, i, has_c, x_end[i])
@@ -853,9 +859,10 @@ _RUN_SIGNATURE = types.void(
     _f1,  # tol: rtol, atol, peak share, unit day
     types.int64,  # max_depth
     types.boolean,  # drivers_out: write the drivers at the outputs (else only the driven state)
+    _i1,  # dest (G * L,): the column of ``out`` each patient writes
     types.int64,  # first: the blocks run are first to stop - 1 (one range per thread)
     types.int64,  # stop
-    _f3,  # out (T, n_states, G * L), time-major
+    _f3,  # out (T, n_states, N), time-major
     types.int8[::1],  # status (G * L,)
     _i2,  # counts (G * L, 2)
     _f3,  # probes (G * L, S, r + 5)
@@ -897,6 +904,7 @@ def run_patients(
     tol,
     max_depth,
     drivers_out,
+    dest,
     first,
     stop,
     out,
@@ -908,7 +916,9 @@ def run_patients(
 
     The caller runs one range of blocks per thread (the GIL is released), each
     with its scratch allocated once. Patient ``g * LANES + b`` is lane
-    ``b`` of block ``g``. Writes ``out`` (the drivers' rows only with
+    ``b`` of block ``g``; it writes column ``dest[g * LANES + b]`` of ``out``
+    (padding lanes repeat a patient: the same numbers again). Writes ``out``
+    (the drivers' rows only with
     ``drivers_out``)
     (states at ``times``, time-major; states in ``u_rows`` where ``clip_u``, and
     the driven state when ``clip_x``, at least 0), ``status`` (1: failed or an
@@ -974,6 +984,7 @@ def run_patients(
     acc = np.empty((nu, LANES))
     for g in range(first, stop):
         lam_g = lam[g]
+        col_g = dest[g * LANES : (g + 1) * LANES]
         vr_g = v_reads[g].reshape((n_r, nu, LANES))
         for i in range(n_q):
             for col in range(cols):
@@ -1035,13 +1046,13 @@ def run_patients(
                     for k in range(nu):
                         for b in range(LANES):
                             acc[i, b] += v_g[i, k, b] * zz[k, b]
-                for i in range(nu):  # a row as a slice: stores, not scatters
-                    dst = out[o, u_rows[i], g * LANES : (g + 1) * LANES]
+                for i in range(nu):
+                    dst = out[o, u_rows[i]]
                     floor = 0.0 if clip_u[i] else -math.inf
                     for b in range(LANES):
                         value = acc[i, b]
                         value = 0.0 if value < floor else value
-                        dst[b] = value
+                        dst[col_g[b]] = value
                         bad[b] = bad[b] | (not math.isfinite(value))
             o = lo  # the next output of the driven state
             for j in range(seg_panels[s, 0], seg_panels[s, 1]):
@@ -1108,12 +1119,13 @@ def run_patients(
                         n_need += 1
                 _accept_lanes(block, move, e_all, f_all, ei, has_c, x_end)
                 for i in range(n_o):
-                    dst = out[o + i, x_row, g * LANES : (g + 1) * LANES]
+                    dst = out[o + i, x_row]
                     for b in range(LANES):
-                        v = x_out[i, b]
-                        v = 0.0 if (clip_x and v <= 0.0) else v
-                        dst[b] = v if move[b] else dst[b]
-                        bad[b] = bad[b] | (move[b] and not math.isfinite(v))
+                        if move[b]:
+                            v = x_out[i, b]
+                            v = 0.0 if (clip_x and v <= 0.0) else v
+                            dst[col_g[b]] = v
+                            bad[b] = bad[b] | (not math.isfinite(v))
                 if n_need:
                     # those lanes halve the panel alone (max_depth 0: they fail)
                     if max_depth == 0:
@@ -1137,6 +1149,7 @@ def run_patients(
                             n_acc,
                             n_cols,
                             out,
+                            dest,
                             g * LANES,
                             times,
                             anti,
@@ -1157,11 +1170,11 @@ def run_patients(
             if s == n_seg - 1:
                 for oo in range(lo, hi):  # outputs at the very end: the state there
                     if times[oo] >= seg_t[s, 1]:
-                        dst = out[oo, x_row, g * LANES : (g + 1) * LANES]
+                        dst = out[oo, x_row]
                         for b in range(LANES):
                             v = x[b]
                             v = 0.0 if (clip_x and v <= 0.0) else v
-                            dst[b] = v
+                            dst[col_g[b]] = v
                             bad[b] = bad[b] | (not math.isfinite(v))
         for b in range(LANES):
             p = g * LANES + b
@@ -1172,4 +1185,4 @@ def run_patients(
             if failed[b]:
                 for oo in range(times.size):
                     for i in range(n_states):
-                        out[oo, i, p] = math.nan
+                        out[oo, i, dest[p]] = math.nan

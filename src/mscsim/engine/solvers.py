@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -167,7 +167,7 @@ class FastSolver:
                 )
             elif groups is not None and any(views for _, views in groups):
                 states, n_steps, n_rhs, flagged = self._grouped(
-                    model, params, schedule, y0, groups, progress
+                    model, params, schedule, y0, groups, progress, prepared
                 )
             else:
                 run = integrate_adaptive(
@@ -245,6 +245,7 @@ class FastSolver:
         y0: Array,
         groups: list[tuple[NDArray[np.intp], list[tuple[DrivenView, DrivenStructure]]]],
         progress: Callable[[int, int], None] | None,
+        prepared: Params,
     ) -> tuple[Array, int, int, NDArray[np.bool_]]:
         """Integrate each group of patients by its remainder pattern (:func:`driven_groups`).
 
@@ -285,21 +286,29 @@ class FastSolver:
                     adaptive.append(idx)
                 continue
             part = (take_rows(params, idx), schedule.take(idx), y0[:, idx])
+            mine = take_rows(prepared, idx)
+            modes: dict[bytes, Any] = {}  # the views share their drivers' modes
             modal = np.ones(idx.size, dtype=bool)
             for j, (view, structure) in enumerate(views):
-                got, n_panels, n_calls, ok, bad = integrate_driven(
-                    view,  # type: ignore[arg-type]
+                got, n_panels, n_calls, ok, bad = integrate_driven(  # type: ignore[call-overload]
+                    view,  # a DrivenView stands in for the model
                     *part,
                     structure,
                     rtol=self.rtol,
                     atol=self.atol,
+                    prepared=mine,
                     drivers_out=j == 0,
+                    into=(by_time, idx),  # a compiled run writes its patients' columns
+                    modes=modes,
                 )
-                rows = np.arange(n_states) if j == 0 else np.array([structure.driven])
-                place(by_time, got.transpose(2, 0, 1), rows, idx)
                 modal &= ok
-                written = np.r_[structure.drivers, structure.driven] if j == 0 else rows
-                flagged[idx] |= _not_finite(got[written]) if bad is None else bad
+                if got is not None:  # a NumPy run: its states put in place here
+                    rows = np.arange(n_states) if j == 0 else np.array([structure.driven])
+                    place(by_time, got.transpose(2, 0, 1), rows, idx)
+                    written = np.r_[structure.drivers, structure.driven] if j == 0 else rows
+                    flagged[idx] |= _not_finite(got[written]) if bad is None else bad
+                elif bad is not None:
+                    flagged[idx] |= bad
                 steps += n_panels
                 rhs += n_calls
                 tell(idx.size)
