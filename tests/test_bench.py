@@ -16,7 +16,10 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     "args",
     [
         ["engine.py", "--n-patients", "40", "--n-scipy", "2", "--n-reference", "2"],
-        ["population.py", "--n-patients", "20", "--n-scipy", "2", "--replicates", "2"],
+        [
+            "population.py",
+            *("--n-patients", "20", "--n-scipy", "2", "--n-error", "2", "--replicates", "2"),
+        ],
         ["startup.py", "--repeats", "1"],
         ["nonlinear.py", "--n-patients", "40", "--n-reference", "2"],
     ],

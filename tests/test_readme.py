@@ -275,6 +275,9 @@ def test_the_population_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
     assert speed["fast_solver"] == repr(script.FAST_SOLVER)
     assert speed["trial_step_solver"] == repr(script.TRIAL_STEP_SOLVER)
     assert speed["scipy_solver"] == repr(script.SCIPY_SOLVER)
+    assert speed["reference_solver"] == repr(script.REFERENCE_SOLVER)
+    assert speed["warm_up_patients"] == script.WARM_UP_PATIENTS
+    assert 0 < speed["error_sensitised"] < speed["error_patients"] == summary["n_error"]
     for name in ("fast", "trial_step"):
         assert speed[f"{name}_ratio"] == pytest.approx(speed["scipy_ms"] / speed[f"{name}_ms"])
         assert speed[f"{name}_seconds_per_1e5"] == pytest.approx(speed[f"{name}_ms"] * 100)
@@ -295,6 +298,7 @@ def test_the_population_benchmark_summary_is_a_run_of_the_script_as_it_is_now(
             script.TARGET_SPEED_RATIO,
             script.TARGET_SPEED_PATIENTS,
         ),
+        ("speed", "fast_error"): ("at_most", script.TARGET_ERROR, script.TARGET_SPEED_PATIENTS),
         ("speed", "fast_seconds_per_1e5"): ("at_most", script.TARGET_SECONDS_PER_1E5, None),
         ("speed", "trial_step_seconds_per_1e5"): ("at_most", script.TARGET_SECONDS_PER_1E5, None),
         ("stream", "peak_mib"): (
