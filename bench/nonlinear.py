@@ -83,6 +83,7 @@ from numba import njit
 from scipy.integrate import solve_ivp
 
 from mscsim import FastSolver, Parameter, ResolvedDose, Route, SpecError, simulate
+from mscsim.analysis.metrics import worst_relative_error
 from mscsim.io import atomic_path
 from mscsim.models import ModelBase
 from mscsim.models.base import Array, Params, full_rhs
@@ -604,14 +605,6 @@ def reference_solve(model: SixStateModel, params: Params, *, rtol: float, method
 # --------------------------------------------------------------------------- measuring
 
 
-def relative_error(x: Array, ref: Array) -> float:
-    """Largest ``|x - ref| / max(|ref|, 1e-6 peak)`` over patients, times and outputs."""
-    peak = np.max(np.abs(ref), axis=2, keepdims=True)
-    scale = np.maximum(np.abs(ref), 1e-6 * peak)
-    scale[scale == 0] = 1.0
-    return float(np.max(np.abs(x - ref) / scale))
-
-
 def fast_solver(rtol: float | None, atol: float | None) -> FastSolver:
     """Return :class:`FastSolver` with default options and ``rtol``/``atol`` if it has them."""
     names = {f.name for f in dataclasses.fields(FastSolver)}
@@ -693,7 +686,7 @@ def measure(
                     states = baseline_solve(part, TIMES_DAY, DOSE_DAYS)
                 seconds = time.perf_counter() - begin
                 if c == 0:
-                    error = relative_error(states[:, :m], ref)
+                    error = worst_relative_error(states[:, :m], ref)
                     setattr(row, f"error_{who}", error)
                 setattr(row, f"{who}_s", getattr(row, f"{who}_s") + seconds)
                 del states
@@ -723,7 +716,7 @@ def measure_numpy(
             states = run_mscsim(model, take(params, rows), rows.stop - rows.start, solver)
             seconds += time.perf_counter() - begin
             if c == 0:
-                error = relative_error(states[:, : ref.shape[1]], ref)
+                error = worst_relative_error(states[:, : ref.shape[1]], ref)
             del states
         best = min(best, seconds)
     return best, error

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from mscsim.analysis.metrics import worst_relative_error
 from mscsim.analysis.trial import run_trial
 from mscsim.engine import FastSolver, ScipySolver, SimulationResult, Solver
 from mscsim.io import atomic_path, load_scenario, load_trial
@@ -197,13 +198,7 @@ class Interleaved:
 
 def relative_error(x: SimulationResult, ref: SimulationResult) -> float:
     """Largest ``|x - ref| / max(|ref|, 1e-6 peak)`` over outputs, patients and times."""
-    worst = 0.0
-    for name, values in ref.outputs.items():
-        peak = np.max(np.abs(values), axis=1, keepdims=True)
-        scale = np.maximum(np.abs(values), 1e-6 * peak)
-        scale[scale == 0.0] = 1.0
-        worst = max(worst, float(np.max(np.abs(x.output(name) - values) / scale)))
-    return worst
+    return max(worst_relative_error(x.output(k), v) for k, v in ref.outputs.items())
 
 
 def errors(scenario: Scenario, n_error: int) -> dict[str, float]:

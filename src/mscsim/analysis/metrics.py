@@ -1,4 +1,4 @@
-"""Summaries of simulated courses: areas under curves, time above a threshold."""
+"""Summaries of simulated courses: areas under curves, time above a threshold, errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from mscsim.models.base import Array
 
-__all__ = ["auc", "first_time_at_or_below", "time_above"]
+__all__ = ["auc", "first_time_at_or_below", "time_above", "worst_relative_error"]
 
 
 def auc(times_day: Array, values: Array) -> Array:
@@ -57,3 +57,24 @@ def first_time_at_or_below(times_day: Array, values: Array, level: float) -> flo
         return float(times_day[0])
     t0, t1, v0, v1 = times_day[k - 1], times_day[k], values[k - 1], values[k]
     return float(t0 + (v0 - level) / (v0 - v1) * (t1 - t0))
+
+
+def worst_relative_error(values: Array, reference: Array, floor: float = 1e-6) -> float:
+    """Return the largest ``|values - reference| / max(|reference|, floor * peak)``.
+
+    ``peak`` is the largest ``|reference|`` along the last axis (a course's
+    peak): a value far below its peak is judged against that share of it, as
+    the accuracy figures of the engine are.
+
+    Examples
+    --------
+    >>> ref = np.array([[1.0, 1e-9, 0.0]])
+    >>> f"{worst_relative_error(ref + np.array([[1e-7, 1e-13, 0.0]]), ref):.1e}"
+    '1.0e-07'
+    >>> f"{worst_relative_error(ref + np.array([[0.0, 1e-12, 0.0]]), ref):.1e}"
+    '1.0e-06'
+    """
+    peak = np.max(np.abs(reference), axis=-1, keepdims=True)
+    scale = np.maximum(np.abs(reference), floor * peak)
+    scale[scale == 0.0] = 1.0
+    return float(np.max(np.abs(values - reference) / scale))

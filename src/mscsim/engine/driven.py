@@ -60,7 +60,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 from numpy.polynomial import legendre as leg
@@ -1182,45 +1182,6 @@ def _panels(start: float, end: float) -> list[tuple[float, float]]:
         offset += w
         w = min(w * GROWTH, MAX_PANEL_DAY)
     return out
-
-
-_DrivenRun = tuple[Array, int, int, NDArray[np.bool_], NDArray[np.bool_] | None]
-
-
-@overload
-def integrate_driven(
-    model: Model,
-    params: Params,
-    schedule: Schedule,
-    y0: Array,
-    structure: DrivenStructure,
-    *,
-    rtol: float,
-    atol: float,
-    progress: ProgressCallback | None = None,
-    prepared: Params | None = None,
-    drivers_out: bool = True,
-    into: None = None,
-    modes: dict[bytes, tuple[_Drivers, NDArray[np.bool_]]] | None = None,
-) -> _DrivenRun: ...
-
-
-@overload
-def integrate_driven(
-    model: Model,
-    params: Params,
-    schedule: Schedule,
-    y0: Array,
-    structure: DrivenStructure,
-    *,
-    rtol: float,
-    atol: float,
-    progress: ProgressCallback | None = None,
-    prepared: Params | None = None,
-    drivers_out: bool = True,
-    into: tuple[Array, NDArray[np.intp]],
-    modes: dict[bytes, tuple[_Drivers, NDArray[np.bool_]]] | None = None,
-) -> tuple[Array | None, int, int, NDArray[np.bool_], NDArray[np.bool_] | None]: ...
 
 
 def integrate_driven(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, cast, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -201,7 +201,7 @@ class FastSolver:
         Also returns which patients' states are not all finite, when the backend
         checked them (the compiled one does), else None.
         """
-        states, n_steps, n_rhs, modal, flagged = integrate_driven(
+        got, n_steps, n_rhs, modal, flagged = integrate_driven(
             model,
             params,
             schedule,
@@ -212,9 +212,10 @@ class FastSolver:
             progress=progress,
             prepared=prepared,
         )
+        states = cast(Array, got)  # returned: no ``into``
         rest = np.flatnonzero(~modal)
         if rest.size:
-            run = self._adaptive(model, params, schedule, y0, rest)
+            run = self._adaptive(model, params, schedule, y0, rest, prepared)
             states[:, rest] = run.states
             n_steps += run.n_steps
             n_rhs += run.n_rhs
@@ -224,7 +225,13 @@ class FastSolver:
         return states, n_steps, n_rhs, flagged
 
     def _adaptive(
-        self, model: Model, params: Params, schedule: Schedule, y0: Array, rest: NDArray[np.intp]
+        self,
+        model: Model,
+        params: Params,
+        schedule: Schedule,
+        y0: Array,
+        rest: NDArray[np.intp],
+        prepared: Params,
     ) -> AdaptiveRun:
         """Integrate patients ``rest`` by the adaptive backend (those another backend left)."""
         return integrate_adaptive(
@@ -235,6 +242,7 @@ class FastSolver:
             rtol=self.rtol,
             atol=self.atol,
             max_step_day=self.max_step_day,
+            prepared=take_rows(prepared, rest),
         )
 
     def _grouped(
@@ -290,8 +298,8 @@ class FastSolver:
             modes: dict[bytes, Any] = {}  # the views share their drivers' modes
             modal = np.ones(idx.size, dtype=bool)
             for j, (view, structure) in enumerate(views):
-                got, n_panels, n_calls, ok, bad = integrate_driven(  # type: ignore[call-overload]
-                    view,  # a DrivenView stands in for the model
+                got, n_panels, n_calls, ok, bad = integrate_driven(
+                    view,  # type: ignore[arg-type]  # a DrivenView stands in for the model
                     *part,
                     structure,
                     rtol=self.rtol,
@@ -315,7 +323,7 @@ class FastSolver:
             adaptive.append(idx[~modal])
         rest = np.concatenate(adaptive) if adaptive else np.zeros(0, dtype=np.intp)
         if rest.size:
-            run = self._adaptive(model, params, schedule, y0, rest)
+            run = self._adaptive(model, params, schedule, y0, rest, prepared)
             place(by_time, run.states.transpose(2, 0, 1), np.arange(n_states), rest)
             flagged[rest] = _not_finite(run.states)
             steps += run.n_steps
