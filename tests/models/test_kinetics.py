@@ -28,7 +28,7 @@ def sensitised_loss(y: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
     memory = y[6]
     cells = y[:5].sum(axis=0)
     s = memory / (1 + memory)
-    w = ((cells - 1) / cells) ** 2
+    w = ((cells - 1) / cells) ** 4
     delta = params["forms_dsa"] if "forms_dsa" in params else params["dsa_probability"]
     excess = (params["sensitised_clearance_multiplier"] - 1) * delta
     loss: np.ndarray = excess * s * w * elimination * y[:5]

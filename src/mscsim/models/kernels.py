@@ -108,7 +108,8 @@ def _sensitisation(memory: float) -> float:  # pragma: no cover - compiled
 def _weight(cells: float) -> float:  # pragma: no cover - compiled
     """Return :func:`~mscsim.models.immunity.sensitised_weight` of one cell count."""
     ratio = _maximum(cells - CELL_FLOOR, 0.0) / _maximum(cells, CELL_FLOOR)
-    return ratio * ratio
+    square = ratio * ratio
+    return square * square
 
 
 @njit(cache=True, error_model="numpy")
