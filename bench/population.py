@@ -1,7 +1,7 @@
 """Benchmark: virtual populations and trial replicates (not a test; it measures and prints).
 
 Run ``make bench`` or ``python bench/population.py [--n-patients 100000] [--n-scipy 20]
-[--n-error 12] [--replicates 1000] [--chunk-size 5000] [--parts speed,stream,trial]
+[--n-error 12] [--replicates 1000] [--chunk-size 2000] [--parts speed,stream,trial]
 [--json PATH]`` (``--json`` keeps the measurements for the README, as ``make bench`` does).
 
 - ``speed``: a population of the SCA example (``examples/sca_uc_msc_iv.toml``
@@ -62,6 +62,7 @@ from mscsim.io import atomic_path, load_scenario, load_trial
 from mscsim.population import simulate_population
 from mscsim.population.build import problem_from_population
 from mscsim.problem import InProcess, solve
+from mscsim.problem.executors import DEFAULT_CHUNK_SIZE
 from mscsim.spec.population import PopulationSpec
 from mscsim.spec.scenario import Scenario
 
@@ -471,7 +472,9 @@ def main() -> int:
         "--n-error", type=int, default=12, help="patients the error is measured on (0: none)"
     )
     parser.add_argument("--replicates", type=int, default=1000)
-    parser.add_argument("--chunk-size", type=int, default=5000, help="patients per chunk")
+    parser.add_argument(
+        "--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="patients per chunk"
+    )
     parser.add_argument("--parts", default=",".join(PARTS), help="any of speed,stream,trial")
     parser.add_argument("--json", type=Path, default=None, help="write the measurements here")
     args = parser.parse_args()

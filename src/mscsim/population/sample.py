@@ -35,6 +35,7 @@ from mscsim.models.base import Array, Model
 from mscsim.models.diseases import BASELINE_COVARIATE
 from mscsim.models.immunity import DSA_COVARIATE
 from mscsim.population.lots import lot_variability
+from mscsim.population.seeds import spawned_states
 from mscsim.problem.build import default_model
 from mscsim.spec.disease import Genotype, ScaSpec
 from mscsim.spec.population import Distribution, PopulationSpec
@@ -51,10 +52,7 @@ _GENOTYPES = [g for g in Genotype if g is not Genotype.POOLED]
 
 def deviates(seed: int, patient_ids: NDArray[np.int64], n_slots: int) -> Array:
     """Return standard normal deviates, shape ``(n_patients, n_slots)``, keyed by patient id."""
-    bits = np.empty((patient_ids.size, n_slots), dtype=np.uint64)
-    for row, pid in enumerate(patient_ids.tolist()):
-        seq = np.random.SeedSequence(seed, spawn_key=(int(pid),))
-        bits[row] = seq.generate_state(n_slots, dtype=np.uint64)
+    bits = spawned_states(seed, patient_ids, n_slots)  # each patient's SeedSequence, at once
     u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
     out: Array = ndtri(u)
     return out
