@@ -860,7 +860,7 @@ _RUN_SIGNATURE = types.void(
     types.int64,  # max_depth
     types.boolean,  # drivers_out: write the drivers at the outputs (else only the driven state)
     _i1,  # dest (G * L,): the column of ``out`` each patient writes
-    types.int64,  # first: the blocks run are first to stop - 1 (one range per thread)
+    types.int64,  # first: the blocks run are first to stop - 1 (a range; see run_compiled)
     types.int64,  # stop
     _f3,  # out (T, n_states, N), time-major
     types.int8[::1],  # status (G * L,)

@@ -431,7 +431,7 @@ _RUN_SIGNATURE = types.void(
     _i1,  # substeps
     _f1,  # tol
     types.int64,  # n_switches
-    types.int64,  # first: the patients run are first to stop - 1 (one range per thread)
+    types.int64,  # first: the patients run are first to stop - 1 (a range; see run_compiled)
     types.int64,  # stop
     _f3,  # out (N, T, n)
     types.int8[::1],  # status (N,)
