@@ -312,3 +312,21 @@ def test_an_intra_arterial_dose_warns_that_no_human_dose_evidence_exists(tmp_pat
     assert stderr.startswith(
         "warning: dose[0] = 6.5e+07 cells intra_arterial: no human dose evidence"
     )
+
+
+def test_an_in_memory_run_too_large_for_the_machine_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a [population] every patient's table is held at once: on a machine
+    # of 1 GiB, 2,000 patients x 366 times (about 0.6 GiB) is more than half of it.
+    import mscsim.cli.simulate as simulate_cli
+
+    monkeypatch.setattr(simulate_cli, "_memory_bytes", lambda: float(2**30))
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = invoke("simulate", SCA, "-o", "x.csv", "--n-patients", "2000")
+    assert code == 2
+    assert stderr.strip().splitlines() == [stderr.strip()]
+    assert "n_patients = 2000: 2000 patients x 366 output times need about" in stderr
+    assert "[population]" in stderr
+    assert not list(tmp_path.iterdir())
+    assert invoke("simulate", SCA, "-o", "y.csv", "--n-patients", "100")[0] == 0

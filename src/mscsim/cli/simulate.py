@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from mscsim.population.run import PercentileSummary, PopulationChunk
     from mscsim.problem.executors import Executor
     from mscsim.problem.policy import EvidencePolicy
+    from mscsim.problem.problem import Problem
     from mscsim.spec.scenario import Scenario
 
 __all__ = [
@@ -182,6 +185,7 @@ def simulate(
             problem = problem_from_scenario(
                 spec, model=user_model, policy=policy, n_patients=n_patients
             )
+            _refuse_unless_it_fits(problem)
             with progress_callback("simulating") as progress:
                 course = simulate_course(problem, solver, progress=progress)
             result = course.result
@@ -223,6 +227,46 @@ def simulate(
             print_table(item)
         else:
             out_console.print(item)
+
+
+IN_MEMORY_SHARE = 0.5
+"""Share of the machine's memory a run without a ``[population]`` may fill: it
+holds every patient's states, outputs and table at once (a population streams
+its chunks instead)."""
+
+BYTES_PER_VALUE = 40
+"""Peak bytes per state or output value of such a run (a patient at a time),
+measured: 6.1 GB for 20,000 patients x 366 times x 23 states and outputs of
+the SCA example (36 bytes), while its table is built and written."""
+
+
+def _memory_bytes() -> float:
+    """Return this machine's memory in bytes (infinite where the system will not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return math.inf
+
+
+def _refuse_unless_it_fits(problem: Problem) -> None:
+    """Raise before any work when an in-memory run would not fit in memory.
+
+    Raises
+    ------
+    SpecError
+        Naming ``n_patients``, the memory needed and what to do instead.
+    """
+    n, times = problem.n_patients, problem.times_day.size
+    values = n * times * (len(problem.model.states) + len(problem.model.output_names))
+    need, have = values * BYTES_PER_VALUE, _memory_bytes() * IN_MEMORY_SHARE
+    if need > have:
+        raise SpecError(
+            f"n_patients = {n}: {n} patients x {times} output times need about "
+            f"{need / 2**30:.1f} GiB in memory, more than the {have / 2**30:.1f} GiB one run "
+            "without a [population] may take (half this machine's); add a [population] "
+            "table (its patients stream in chunks), or use fewer patients or a coarser "
+            "output_every_days"
+        )
 
 
 def _cells_table(cells: pd.DataFrame, n_patients: int, horizon_day: float) -> Table:
