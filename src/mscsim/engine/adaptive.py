@@ -710,13 +710,14 @@ class _Stepper:
         # Rounding: y = V z sums terms that may cancel; no test asks for less than
         # ROUNDING times their size.
         scale += ROUNDING * _apply(modes.v_abs, np.abs(z_fine))
-        est = np.abs(fine - coarse) / 15.0
+        correction = (fine - coarse) / 15.0  # Richardson: the finer result's error
+        est = np.abs(correction)
         with np.errstate(invalid="ignore"):
             ratio = np.divide(est, scale, out=np.zeros_like(est), where=scale > 0)
             ratio[(scale == 0) & (est > 0)] = np.inf
         worst = ratio.max(axis=0, initial=0.0)
         worst[~np.isfinite(fine).all(axis=0)] = np.inf
-        return fine + (fine - coarse) / 15.0, worst  # extrapolated (module docstring)
+        return fine + correction, worst  # extrapolated (module docstring)
 
     def _weights_for(self, span: float, steps: int) -> _StepCoefficients:
         """Return (and keep) the weights of ``steps`` equal steps over ``span``, every patient."""

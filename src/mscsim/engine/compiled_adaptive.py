@@ -279,12 +279,13 @@ def _interval(
             a += v[i, j] * zc[j]
             b += v[i, j] * zf[j]
             r += abs(v[i, j]) * abs(zf[j])  # the size of the terms summed: rounding
-        fine[i] = b + (b - a) / 15.0
+        correction = (b - a) / 15.0  # Richardson: the finer result's error
+        fine[i] = b + correction
         if not (b - b == 0.0):
             finite = False
         size = max(abs(b), peak_share * max(peak[i], abs(b)))
         scale = share * rtol * size + atol + rounding * r
-        est = abs(b - a) / 15.0
+        est = abs(correction)
         if scale > 0.0:
             ratio = est / scale
         elif est > 0.0:

@@ -1105,17 +1105,13 @@ def run_compiled(
             run(*head, *got, *tail)
 
     try:
-        with _KERNEL_TURN:
-            if threads == 1:
-                run(*head, start, stop, *tail)
-            else:  # this thread works too
-                pool = _pool(threads - 1)
-                futures = [pool.submit(work) for _ in range(threads - 1)]
-                try:
-                    work()
-                finally:
-                    for future in futures:
-                        future.result()
+        with _KERNEL_TURN:  # this thread works too, beside threads - 1 of the pool's
+            futures = [_pool(threads - 1).submit(work) for _ in range(threads - 1)]
+            try:
+                work()
+            finally:
+                for future in futures:
+                    future.result()
     except MemoryError:
         raise
     except Exception as exc:

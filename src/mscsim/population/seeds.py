@@ -80,18 +80,14 @@ def _pool(entropy: _U32) -> _U32:
 
 
 def _state(pool: _U32, n_words: int) -> NDArray[np.uint64]:
-    """Return ``generate_state(n_words, np.uint64)`` of each pool column, ``(k, n_words)``."""
+    """Return ``generate_state(n_words, np.uint64)`` of each pool column, ``(k, n_words)``.
+
+    Each 32-bit half is ``hashmix`` of the pool's words in turn, with its own constants.
+    """
     hashmix = _Hash(_INIT_B, _MULT_B)
-    halves = np.empty((2 * n_words, pool.shape[1]), dtype=np.uint32)
-    for i in range(2 * n_words):
-        value = pool[i % _POOL_SIZE] ^ np.uint32(hashmix.value)
-        hashmix.value = (hashmix.value * _MULT_B) & _MASK
-        value *= np.uint32(hashmix.value)
-        value ^= value >> np.uint32(_SHIFT)
-        halves[i] = value
-    low = halves[0::2].astype(np.uint64)
-    high = halves[1::2].astype(np.uint64)
-    out: NDArray[np.uint64] = np.ascontiguousarray((low | (high << np.uint64(32))).T)
+    halves = np.array([hashmix(pool[i % _POOL_SIZE]) for i in range(2 * n_words)], np.uint32)
+    halves = halves.reshape(2 * n_words, pool.shape[1]).astype(np.uint64)
+    out: NDArray[np.uint64] = np.ascontiguousarray((halves[0::2] | (halves[1::2] << 32)).T)
     return out
 
 
@@ -125,14 +121,14 @@ def spawned_states(seed: int, ids: NDArray[np.int64], n_words: int) -> NDArray[n
     run = _words(seed)
     run += [0] * (_POOL_SIZE - len(run))  # a spawned sequence pads its run entropy
     out = np.empty((ids.size, n_words), dtype=np.uint64)
-    wide = (ids >> 32) > 0  # ids needing two words of entropy
-    for rows in (np.flatnonzero(~wide), np.flatnonzero(wide)):
+    wide = (ids >> 32) > 0  # ids of two 32-bit words
+    for rows, n_key in ((np.flatnonzero(~wide), 1), (np.flatnonzero(wide), 2)):
         if not rows.size:
             continue
         key = ids[rows].astype(np.uint64)
-        words = [key & np.uint64(_MASK)] + ([key >> np.uint64(32)] if wide[rows[0]] else [])
-        entropy = np.empty((len(run) + len(words), rows.size), dtype=np.uint32)
+        entropy = np.empty((len(run) + n_key, rows.size), dtype=np.uint32)
         entropy[: len(run)] = np.array(run, dtype=np.uint32)[:, None]
-        entropy[len(run) :] = np.array(words).astype(np.uint32)
+        for j in range(n_key):  # the key's words, least significant first
+            entropy[len(run) + j] = (key >> np.uint64(32 * j)) & np.uint64(_MASK)
         out[rows] = _state(_pool(entropy), n_words)
     return out
