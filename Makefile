@@ -70,6 +70,7 @@ bench: $(DEV_STAMP)
 	-$(BIN)/python bench/engine.py --json docs/figures/bench_engine.json
 	-$(BIN)/python bench/population.py --n-patients 20000 --n-scipy 5 --replicates 1000 --json docs/figures/bench_population.json
 	-$(BIN)/python bench/seeding.py
+	-$(BIN)/python bench/eig.py
 	$(BIN)/python bench/startup.py
 
 fuzz: $(DEV_STAMP)

@@ -14,6 +14,11 @@ in one process and on the same matrices,
 and prints the best time of ``--repeats`` runs of each, and how far the closed
 form is from LAPACK: the largest ``|V diag(lam) V^-1 - A|`` over ``|A|`` of each,
 and the largest difference between their sorted eigenvalues.
+
+Then ``V^-1`` alone, on the closed form's ``V``: by block forward substitution
+(``_block_inverse``, what ``real_modes`` runs), by batched
+:func:`numpy.linalg.inv` (what it ran before) and by a plain loop of it, with
+the largest ``|V V^-1 - I|`` of each.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nonlinear as nl
 
-from mscsim.engine.adaptive import _lapack_modes, real_modes
+from mscsim.engine.adaptive import (
+    _block_inverse,
+    _lapack_modes,
+    _structured_modes,
+    _triangular_blocks,
+    real_modes,
+)
 from mscsim.models.base import Array
 
 
@@ -82,7 +93,33 @@ def main() -> int:
     )
     gap = np.abs(np.sort(lam[both], axis=1) - np.sort(lam_ref[both], axis=1)).max()
     print(f"largest eigenvalue difference: {gap:.1e} (largest |lam| {np.abs(lam_ref).max():.1e})")
+    inverses(a, args.repeats)
     return 0
+
+
+def inverses(a: Array, repeats: int) -> None:
+    """Time and check ``V^-1`` of the closed form's ``V`` three ways (the matrices it serves)."""
+    blocks = _triangular_blocks(a[0] != 0.0)
+    if blocks is None:
+        return
+    _, v, _, _, served = _structured_modes(a, blocks)
+    v = v[served]
+    stops = np.cumsum([b.size for b in blocks])
+    modes = [slice(int(e) - b.size, int(e)) for b, e in zip(blocks, stops, strict=True)]
+    by_entry = np.ascontiguousarray(np.moveaxis(v, 0, -1))  # (n, n, P), as real_modes holds it
+    rows: list[tuple[str, Callable[[], Array]]] = [
+        (
+            "V^-1 by block substitution (_block_inverse)",
+            lambda: np.moveaxis(_block_inverse(by_entry, blocks, modes), -1, 0),
+        ),
+        ("numpy.linalg.inv, batched", lambda: np.linalg.inv(v)),
+        ("numpy.linalg.inv, patient by patient", lambda: np.stack([np.linalg.inv(m) for m in v])),
+    ]
+    eye = np.eye(v.shape[1])
+    for name, run in rows:
+        ms = best_ms(run, repeats)
+        residual = np.abs(v @ run() - eye).max()
+        print(f"{ms:9.2f} ms  {name}  (largest |V V^-1 - I| {residual:.1e})")
 
 
 if __name__ == "__main__":

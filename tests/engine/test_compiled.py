@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 from numba import njit
+from numpy.typing import NDArray
 from tests.engine.test_adaptive import DOSES, PARAMS, TIMES, error, reference
 from tests.engine.test_driven import (
     TIGHT,
@@ -452,3 +453,35 @@ def test_the_kernel_check_judges_tiny_values_against_the_rows_largest() -> None:
     floor = np.array([[1.0, 10 * KERNEL_CHECK_FLOOR]])
     with pytest.raises(SpecError, match="at 1 of 2 probes"):
         refuse_unless_same(model, floor, floor * np.array([[1.0, 1.0 + 1e-7]]))
+
+
+def test_patients_in_scattered_columns_get_the_bits_of_patients_side_by_side() -> None:
+    # A compiled run stores a block whose patients take consecutive columns a
+    # slice at a time, and scatters the others (a group of a population): both
+    # must write the same values to the same patients.
+    from mscsim.engine.driven import driven_structure, integrate_driven
+    from mscsim.engine.events import build_schedule
+    from mscsim.engine.integrate import delivered_doses, initial_states, param_table
+
+    model = HillKernel()
+    n = LANES + 7
+    params = param_table(population(n, seed=5, hill=np.array([2.0])), n)
+    prepared = model.prepare(params)
+    schedule = build_schedule(delivered_doses(DOSES, params), TIMES)
+    y0 = initial_states(model, params, n)
+    structure = driven_structure(model, prepared)
+    assert structure is not None
+
+    def run(columns: NDArray[np.intp], width: int) -> Array:
+        out = np.full((TIMES.size, len(model.states), width), -1.0)
+        integrate_driven(
+            model, params, schedule, y0, structure, rtol=1e-7, atol=1e-12, into=(out, columns)
+        )
+        return out
+
+    side_by_side = run(np.arange(n), n)
+    scattered = np.random.default_rng(2).permutation(np.arange(0, 3 * n, 3))
+    spread = run(scattered, 3 * n)
+    assert np.array_equal(spread[:, :, scattered], side_by_side)
+    untouched = np.setdiff1d(np.arange(3 * n), scattered)
+    assert (spread[:, :, untouched] == -1.0).all()

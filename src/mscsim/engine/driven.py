@@ -969,19 +969,25 @@ class _Setup:
         seen = np.isfinite(flat[:, 0]) & np.repeat(status == 0, n_seg)
         if not seen.any():
             return
-        rows = np.flatnonzero(seen)
-        patients = rows // n_seg
-        pr = flat[rows]
         nr = structure.reads.size
-        y = np.zeros((len(model.states), rows.size))
+        if seen.all():  # the usual case: every row, without copying them
+            pr = flat
+            params = {
+                k: np.repeat(v, n_seg, axis=0) if v.shape[0] > 1 else v
+                for k, v in self.prepared.items()
+            }
+        else:
+            rows = np.flatnonzero(seen)
+            pr = flat[rows]
+            params = take_rows(self.prepared, rows // n_seg)
+        y = np.zeros((len(model.states), pr.shape[0]))
         y[structure.reads] = pr[:, 1 : 1 + nr].T
-        params = take_rows(self.prepared, patients)
         x = structure.driven
         got = []
         for value in (0.0, 1.0, None):
             y[x] = pr[:, 1 + nr] if value is None else value
             got.append(model.remainder(pr[:, 0], y, params)[x])  # type: ignore[arg-type]
-        refuse_unless_same(model, np.array(got), pr[:, 2 + nr : 5 + nr].T)
+        refuse_unless_same(model, np.array(got), np.ascontiguousarray(pr[:, 2 + nr : 5 + nr].T))
         _check_affine(model, x, got[0], got[1], got[2], pr[:, 1 + nr])
 
 
@@ -1011,9 +1017,9 @@ def refuse_unless_same(model: Model, want: Array, got: Array) -> None:
         Naming the model and how many probes (columns) differ.
     """
     with np.errstate(invalid="ignore"):
-        size = np.where(np.isfinite(want), np.abs(want), 0.0)
-        peak = np.max(size, axis=-1, keepdims=True) if size.size else size
-        scale = np.maximum(np.abs(want) + np.abs(got), KERNEL_CHECK_FLOOR * peak)
+        size = np.abs(want)
+        peak = np.max(size, axis=-1, keepdims=True, where=np.isfinite(size), initial=0.0)
+        scale = np.maximum(size + np.abs(got), KERNEL_CHECK_FLOOR * peak)
         differs = np.abs(want - got) > KERNEL_CHECK_RTOL * scale + 1e-300
         differs &= np.isfinite(scale)
     if differs.any():
