@@ -825,8 +825,8 @@ class _Setup:
         """Run the compiled kernel; return the states (a view), panels, kernel calls and flags.
 
         Without ``drivers_out`` only the driven state's rows are written. With
-        ``into`` (an array ``(T, n_states, N)``, time-major and C-contiguous, and
-        each patient's column of it) the states are written there and None is
+        ``into`` (an array indexed ``(T, n_states, N)``, any strides, and each
+        patient's column of it) the states are written there and None is
         returned in their place.
 
         A flagged patient failed or gave a state that is not finite (its states
@@ -898,12 +898,14 @@ class _Setup:
         rows = np.searchsorted(u_rows, structure.reads)
         n_r = rows.size
         if into is None:
-            out = np.empty((times.size, n_states, n + pad))  # time-major, as the NumPy path
+            # Indexed time-major as the NumPy path, patient-major in memory: the
+            # states' own layout, and each block writes within its patients' rows.
+            out = np.empty((n_states, n + pad, times.size)).transpose(2, 0, 1)
             cols = np.arange(n + pad, dtype=np.int64)
         else:
             out, idx = into
-            if out.shape[:2] != (times.size, n_states) or not out.flags.c_contiguous:
-                raise ValueError("into: a C-contiguous (T, n_states, N) array")
+            if out.shape[:2] != (times.size, n_states):
+                raise ValueError("into: a (T, n_states, N) array")
             cols = np.asarray(idx, dtype=np.int64)
             cols = np.concatenate([cols, np.repeat(cols[-1:], pad)])  # padding repeats the last
         status = np.zeros(n + pad, dtype=np.int8)
@@ -1232,8 +1234,8 @@ def integrate_driven(
 
     With ``drivers_out`` False the compiled run writes only the driven state
     (the other rows of the states returned are undefined): a caller that has
-    the drivers from another run. With ``into`` (a C-contiguous array
-    ``(n_times, n_states, N)`` and the column of it each patient takes) the
+    the drivers from another run. With ``into`` (an array indexed
+    ``(n_times, n_states, N)``, any strides, and the column of it each patient takes) the
     compiled run writes its states there, for a caller gathering several runs,
     and returns None in their place; the NumPy run returns them as without.
     ``modes``, a dict a caller keeps over runs of the same patients and model,

@@ -265,8 +265,9 @@ class FastSolver:
         from mscsim.engine.compiled_adaptive import place
 
         n_states, n = y0.shape
-        # Time-major, as the compiled backends write theirs.
-        by_time = np.empty((schedule.times_day.size, n_states, n))
+        # Indexed time-major, as the compiled backends write theirs; patient-major in
+        # memory, the states' own layout (see mscsim.engine.compiled).
+        by_time = np.empty((n_states, n, schedule.times_day.size)).transpose(2, 0, 1)
         flagged = np.zeros(n, dtype=bool)
         steps = rhs = 0
         adaptive: list[NDArray[np.intp]] = []
