@@ -307,8 +307,8 @@ def _accept_lanes(block, move, e, f, slot, has_c, x_end):  # pragma: no cover
 
 
 @_helper
-def _put(row, cols, contiguous, values, move):  # pragma: no cover
-    """Write ``values[b]`` into ``row[cols[b]]`` for the lanes where ``move`` holds.
+def _put(row, cols, contiguous, values, move, every):  # pragma: no cover
+    """Write ``values[b]`` into ``row[cols[b]]`` for every lane (``every``) or where ``move`` holds.
 
     With ``contiguous`` (``cols`` is ``cols[0], cols[0] + 1, ...``) as one
     slice, without an index per lane; otherwise lane by lane.
@@ -317,10 +317,11 @@ def _put(row, cols, contiguous, values, move):  # pragma: no cover
     if contiguous:
         dst = row[cols[0] : cols[0] + nl]
         for b in range(nl):
-            dst[b] = values[b] if move[b] else dst[b]
+            if every or move[b]:
+                dst[b] = values[b]
     else:
         for b in range(nl):
-            if move[b]:
+            if every or move[b]:
                 row[cols[b]] = values[b]
 
 
@@ -979,7 +980,6 @@ def run_patients(
     row = np.empty(m)
     need = np.empty(LANES, dtype=np.int64)
     move = np.zeros(LANES, dtype=np.bool_)
-    everyone = np.ones(LANES, dtype=np.bool_)
     put = np.empty(LANES)  # a row of outputs on its way to ``out`` (_put)
     lanes_r = np.empty(LANES, dtype=np.int64)
     row_r = np.empty(m)
@@ -1083,7 +1083,7 @@ def run_patients(
                         value = 0.0 if value < floor else value
                         put[b] = value
                         bad[b] = bad[b] | (not math.isfinite(value))
-                    _put(out[o, u_rows[i]], col_g, contiguous, put, everyone)
+                    _put(out[o, u_rows[i]], col_g, contiguous, put, move, True)
             o = lo  # the next output of the driven state
             for j in range(seg_panels[s, 0], seg_panels[s, 1]):
                 a = panel_aw[j, 0]
@@ -1154,7 +1154,7 @@ def run_patients(
                         v = 0.0 if (clip_x and v <= 0.0) else v
                         put[b] = v
                         bad[b] = bad[b] | (move[b] and not math.isfinite(v))
-                    _put(out[o + i, x_row], col_g, contiguous, put, move)
+                    _put(out[o + i, x_row], col_g, contiguous, put, move, False)
                 if n_need:
                     # those lanes halve the panel alone (max_depth 0: they fail)
                     if max_depth == 0:
@@ -1204,7 +1204,7 @@ def run_patients(
                             v = 0.0 if (clip_x and v <= 0.0) else v
                             put[b] = v
                             bad[b] = bad[b] | (not math.isfinite(v))
-                        _put(out[oo, x_row], col_g, contiguous, put, everyone)
+                        _put(out[oo, x_row], col_g, contiguous, put, move, True)
         for b in range(LANES):
             p = g * LANES + b
             counts[p, 0] = n_acc[b]

@@ -960,35 +960,39 @@ class _Setup:
     def check(self, probes: Array, status: NDArray[np.int8]) -> None:
         """Compare the kernel with the model's ``remainder`` where the run probed it.
 
+        The run probes each stretch's first panel, where the drivers the
+        kernel reads are largest; each patient is judged at its probe where
+        they are largest of all (one per patient: judging every stretch's took
+        a thirteenth of the 6-state benchmark's run for no patient more).
+
         Raises
         ------
         SpecError
             If they differ, or the remainder is not affine in the driven state there.
         """
         model, structure = self.model, self.s
-        n, n_seg, _ = probes.shape
-        flat = probes.reshape(n * n_seg, -1)
-        seen = np.isfinite(flat[:, 0]) & np.repeat(status == 0, n_seg)
+        n = probes.shape[0]
+        nr = structure.reads.size
+        with np.errstate(invalid="ignore"):
+            size = np.abs(probes[:, :, 1 : 1 + nr]).sum(axis=2)
+        size = np.where(np.isfinite(size) & np.isfinite(probes[:, :, 0]), size, -1.0)
+        best = size.argmax(axis=1)
+        every = np.arange(n)
+        seen = (size[every, best] >= 0.0) & (status == 0)
         if not seen.any():
             return
-        nr = structure.reads.size
-        if seen.all():  # the usual case: every row, without copying them
-            pr = flat
-            params = {
-                k: np.repeat(v, n_seg, axis=0) if v.shape[0] > 1 else v
-                for k, v in self.prepared.items()
-            }
-        else:
-            rows = np.flatnonzero(seen)
-            pr = flat[rows]
-            params = take_rows(self.prepared, rows // n_seg)
+        pr = probes[every, best]
+        params = self.prepared
+        if not seen.all():
+            pr = pr[seen]
+            params = take_rows(params, np.flatnonzero(seen))
         y = np.zeros((len(model.states), pr.shape[0]))
         y[structure.reads] = pr[:, 1 : 1 + nr].T
         x = structure.driven
         got = []
         for value in (0.0, 1.0, None):
             y[x] = pr[:, 1 + nr] if value is None else value
-            got.append(model.remainder(pr[:, 0], y, params)[x])  # type: ignore[arg-type]
+            got.append(model.remainder(pr[:, 0], y, params)[x])
         refuse_unless_same(model, np.array(got), np.ascontiguousarray(pr[:, 2 + nr : 5 + nr].T))
         _check_affine(model, x, got[0], got[1], got[2], pr[:, 1 + nr])
 
