@@ -926,7 +926,11 @@ class _Setup:
             seg_t,
             blocks(seg_dz, axis=1).reshape(n_seg, n_blocks * nu, LANES),
             blocks(seg_dx, axis=1),
-            blocks(seg_c, axis=1).reshape(n_seg, n_blocks * nu, LANES),
+            (  # without infusions, zeros the run never reads: no pages to copy
+                blocks(seg_c, axis=1).reshape(n_seg, n_blocks * nu, LANES)
+                if seg_has_c.any()
+                else np.zeros((n_seg, n_blocks * nu, LANES))
+            ),
             seg_has_c,
             blocks(seg_g0, axis=1),
             seg_out,
