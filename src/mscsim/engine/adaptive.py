@@ -366,151 +366,32 @@ def _triangular_blocks(pattern: NDArray[np.bool_]) -> list[NDArray[np.intp]] | N
     return blocks if all(b.size <= 2 for b in blocks) else None
 
 
-def _block_eigenvalues(a: Array, blocks: list[NDArray[np.intp]]) -> tuple[Array, NDArray[np.bool_]]:
-    """Return each block's eigenvalues in block order (``(n, G)``), and where a pair is not real.
-
-    ``a`` is ``(n, n, G)``. A pair's roots come from its trace and determinant,
-    the larger first: the larger in size from the mean and half the root of the
-    discriminant, the other as the determinant over it (no cancellation).
-    """
-    rows: list[Array] = []
-    bad = np.zeros(a.shape[2], dtype=bool)
-    for b in blocks:
-        if b.size == 1:
-            rows.append(a[b[0], b[0]])
-            continue
-        i, j = b
-        p, q, up, down = a[i, i], a[j, j], a[i, j], a[j, i]
-        disc = (p - q) ** 2 + 4.0 * up * down
-        bad |= ~(disc > 0.0)
-        mid = 0.5 * (p + q)
-        big = mid + np.copysign(0.5 * np.sqrt(np.maximum(disc, 0.0)), mid)
-        other = (p * q - up * down) / big
-        rows += [np.maximum(big, other), np.minimum(big, other)]
-    return np.stack(rows), bad
-
-
-def _block_vectors(
-    a: Array, blocks: list[NDArray[np.intp]], modes: list[slice], lam: Array
-) -> Array:
-    """Return the eigenvectors of block lower triangular matrices, ``v[state, mode]`` ``(n, n, G)``.
-
-    ``a`` is ``(n, n, G)``, in the order ``blocks`` (upstream first) with their
-    ``modes`` (eigenvalues ``lam``, consecutive). A mode is 0 upstream of its
-    block, the null vector of its block's ``A_JJ - lam I`` in it, and follows by
-    forward substitution below it: ``(A_JJ - lam I) v_J = -sum_I A_JI v_I``.
-    """
-    n = a.shape[0]
-    v = np.zeros(a.shape)
-    above: list[int] = []  # the states of the blocks done
-    lo, hi = n, 0  # and their modes
-    for b, own in zip(blocks, modes, strict=True):
-        if b.size == 1:
-            v[b[0], own.start] = 1.0
-        else:
-            i, j = b
-            mu = lam[own]
-            row = (np.broadcast_to(a[i, j], mu.shape), mu - a[i, i])  # null vector from row i
-            col = (mu - a[j, j], np.broadcast_to(a[j, i], mu.shape))  # from row j
-            take = np.abs(row[0]) + np.abs(row[1]) >= np.abs(col[0]) + np.abs(col[1])
-            v[i, own] = np.where(take, row[0], col[0])
-            v[j, own] = np.where(take, row[1], col[1])
-        if above:
-            _substitute(a, v, b, lam[own], above, slice(lo, hi), lam)
-        above += b.tolist()
-        lo, hi = min(lo, own.start), max(hi, own.stop)
-    return v
-
-
-def _substitute(
-    a: Array, v: Array, b: NDArray[np.intp], mu: Array, above: list[int], earlier: slice, lam: Array
-) -> None:
-    """Fill rows ``b`` of the ``earlier`` modes: ``(A_bb - lam I) v_b = -A_b,above v_above``.
-
-    ``mu`` are the block's eigenvalues. The matrices share one pattern: entries 0
-    in the first are 0 in all.
-    """
-    rhs = []
-    for r in b:
-        acc = np.zeros(v[r, earlier].shape)
-        for i in above:
-            if a[r, i, 0] != 0.0:
-                acc -= a[r, i] * v[i, earlier]
-        rhs.append(acc)
-    lam_e = lam[earlier]
-    if b.size == 1:
-        v[b[0], earlier] = rhs[0] / (a[b[0], b[0]] - lam_e)
-        return
-    i, j = b
-    det = (mu[0] - lam_e) * (mu[1] - lam_e)
-    v[i, earlier] = ((a[j, j] - lam_e) * rhs[0] - a[i, j] * rhs[1]) / det
-    v[j, earlier] = ((a[i, i] - lam_e) * rhs[1] - a[j, i] * rhs[0]) / det
-
-
 def _structured_modes(
     a: Array, blocks: list[NDArray[np.intp]]
 ) -> tuple[Array, Array, Array, Array, NDArray[np.bool_]]:
     """Diagonalise block lower triangular matrices (``blocks`` of 1 or 2 states, upstream first).
 
-    Eigenvectors by forward substitution down the blocks, with unit length as
-    LAPACK's; ``V^-1`` by inverting ``V`` (:func:`_condition`). Returns
-    ``lam``, ``V``, ``V^-1``, the Frobenius condition number and which matrices
-    this served: not those with complex or non-finite entries, or eigenvalues
-    closer than :data:`SEPARATION` of the largest (a division would be
-    ill-conditioned; LAPACK takes them).
+    Eigenvalues of each block in closed form; eigenvectors by forward
+    substitution down the blocks, with unit length as LAPACK's; ``V^-1`` by
+    block forward substitution, not from the left eigenvectors: those are each
+    right to rounding, but not orthogonal to the other modes' right vectors to
+    rounding (for close eigenvalues in a pair, V times them strayed from I by up
+    to 2e-3). Compiled, a matrix at a time
+    (:func:`mscsim.engine.compiled_modes.structured_modes`). Returns ``lam``,
+    ``V``, ``V^-1``, the Frobenius condition number and which matrices this
+    served: not those with complex or non-finite entries, or eigenvalues closer
+    than :data:`SEPARATION` of the largest (a division would be ill-conditioned;
+    LAPACK takes them).
     """
-    n = a.shape[1]
-    a = np.moveaxis(a, 0, -1).copy()  # (n, n, G): each entry contiguous over matrices
+    from mscsim.engine.compiled_modes import structured_modes
+
+    states = np.concatenate(blocks).astype(np.int64)
+    starts = np.cumsum([0] + [b.size for b in blocks]).astype(np.int64)
     with np.errstate(all="ignore"):  # the matrices a division would not serve are left out
-        lam, bad = _block_eigenvalues(a, blocks)
-        bad |= ~np.isfinite(a).all(axis=(0, 1))
-        scale = SEPARATION * np.abs(lam).max(axis=0)
-        for k in range(n):
-            for m in range(k + 1, n):
-                bad |= ~(np.abs(lam[k] - lam[m]) > scale)
-        stops = np.cumsum([b.size for b in blocks])
-        modes = [slice(int(e) - b.size, int(e)) for b, e in zip(blocks, stops, strict=True)]
-        v = _block_vectors(a, blocks, modes, lam)
-        v /= np.sqrt((v * v).sum(axis=0))
-        # V^-1 by inverting V, not from the left eigenvectors: those are each right
-        # to rounding, but not orthogonal to the other modes' right vectors to
-        # rounding; for close eigenvalues in a pair, V times them strayed from I by
-        # up to 2e-3.
-        vinv = _block_inverse(v, blocks, modes)
-        cond = np.sqrt((v * v).sum(axis=(0, 1)) * (vinv * vinv).sum(axis=(0, 1)))
-        bad |= ~np.isfinite(cond)
-    v, vinv = (np.ascontiguousarray(np.moveaxis(f, -1, 0)) for f in (v, vinv))
-    return np.ascontiguousarray(lam.T), v, vinv, cond, ~bad
-
-
-def _block_inverse(v: Array, blocks: list[NDArray[np.intp]], modes: list[slice]) -> Array:
-    """Return ``V^-1`` (``[mode, state]``) of :func:`_block_vectors`' ``V`` (``(n, n, G)``).
-
-    With its states in the order of ``blocks`` and its modes in that of
-    ``modes``, ``V`` is block lower triangular, and so is its inverse ``W``:
-    each diagonal block is the inverse of ``V``'s (closed form, 1 or 2 states),
-    the blocks below follow by forward substitution,
-    ``W_KJ = -V_KK^-1 sum_{J <= I < K} V_KI W_IJ``. On 10,000 of the 6-state
-    benchmark's matrices (``bench/eig.py``) it took a tenth of the time of
-    batched :func:`numpy.linalg.inv` (LAPACK per matrix), with ``|V V^-1 - I|``
-    no larger.
-    """
-    w = np.zeros(v.shape)
-    for k, (own, mine) in enumerate(zip(blocks, modes, strict=True)):
-        d = v[own][:, mine]
-        if own.size == 1:
-            d_inv = 1.0 / d
-        else:
-            det = d[0, 0] * d[1, 1] - d[0, 1] * d[1, 0]
-            d_inv = np.stack([np.stack([d[1, 1], -d[0, 1]]), np.stack([-d[1, 0], d[0, 0]])]) / det
-        w[mine][:, own] = d_inv
-        for j in range(k):
-            acc = sum(
-                np.einsum("abg,bcg->acg", v[own][:, modes[i]], w[modes[i]][:, blocks[j]])
-                for i in range(j, k)
-            )
-            w[mine][:, blocks[j]] = -np.einsum("abg,bcg->acg", d_inv, acc)
-    return w
+        lam, v, vinv, cond, ok = structured_modes(
+            np.ascontiguousarray(a, dtype=float), states, starts, SEPARATION
+        )
+    return lam, v, vinv, cond, ok
 
 
 def _condition(v: Array) -> tuple[Array, Array]:

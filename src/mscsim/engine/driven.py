@@ -965,9 +965,10 @@ class _Setup:
         """Compare the kernel with the model's ``remainder`` where the run probed it.
 
         The run probes each stretch's first panel, where the drivers the
-        kernel reads are largest; each patient is judged at its probe where
-        they are largest of all (one per patient: judging every stretch's took
-        a thirteenth of the 6-state benchmark's run for no patient more).
+        kernel reads are largest; each patient is judged once, at its probe
+        where they are largest of all. Judging every stretch's probe judged no
+        other patient and took 9 ms of a 0.12-s run (10^4 patients of the
+        6-state benchmark).
 
         Raises
         ------
