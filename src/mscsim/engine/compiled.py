@@ -809,20 +809,27 @@ def _refine(
             top += 2
 
 
-@njit(cache=True, error_model="numpy")
-def _probe(remainder, work, kp, x, reads, x_row, m, probes, p0, s):  # pragma: no cover
+@_helper
+def _probe(remainder, work, kp, x, reads, x_row, m, probes, p0, scratch):  # pragma: no cover
     """Record, per lane, the kernel where the drivers it reads are largest in this panel.
 
-    After :func:`_panel` the buffers hold the kernel at ``x = 0`` and ``x = 1``
-    at the nodes and the start; one more call at ``x = 2 |x| + 1`` tests
-    affinity. ``probes[p0 + b, s]`` gets the time, the read states, that ``x``
-    and the three values, for :meth:`~mscsim.engine.driven._Setup.check`.
+    A lane keeps one probe, where they were largest over all the panels probed
+    (the first such panel of each stretch). After :func:`_panel` the buffers
+    hold the kernel at ``x = 0`` and ``x = 1`` at the nodes and the start; one
+    more call, on that column of each lane only, at ``x = 2 |x| + 1`` tests
+    affinity. ``probes[p0 + b]`` gets the time, the read states, that ``x``,
+    the three values and the drivers' size, for
+    :meth:`~mscsim.engine.driven._Setup.check`. ``scratch`` holds the call's
+    columns (``t``, states, remainder: one per lane), the sizes and the columns chosen.
     """
     tt, y, r = work[1], work[2], work[3]
+    pt, py, pr, size, best = scratch
     nl = x.size
     n_r = reads.size
-    best = np.zeros(nl, dtype=np.int64)
-    size = np.full(nl, -1.0)
+    half = (m + 1) * nl
+    for b in range(nl):
+        size[b] = -1.0
+        best[b] = 0
     for col in range(m + 1):
         for b in range(nl):
             v = 0.0
@@ -833,20 +840,24 @@ def _probe(remainder, work, kp, x, reads, x_row, m, probes, p0, s):  # pragma: n
                 best[b] = col
     for b in range(nl):
         j = best[b] * nl + b
-        probes[p0 + b, s, 0] = tt[j]
+        pt[b] = tt[j]
         for i in range(n_r):
-            probes[p0 + b, s, 1 + i] = y[reads[i], j]
-        probes[p0 + b, s, 2 + n_r] = r[x_row, j]
-        probes[p0 + b, s, 3 + n_r] = r[x_row, (m + 1) * nl + j]
-    for col in range(m + 1):
-        for b in range(nl):
-            y[x_row, col * nl + b] = 2.0 * abs(x[b]) + 1.0 if math.isfinite(x[b]) else 1.0
-    for j in range(r.shape[1]):
-        r[x_row, j] = 0.0
-    remainder(tt, y, kp, r)
+            py[reads[i], b] = y[reads[i], j]
+        py[x_row, b] = 2.0 * abs(x[b]) + 1.0 if math.isfinite(x[b]) else 1.0
+        pr[x_row, b] = 0.0
+    remainder(pt, py, kp, pr)
     for b in range(nl):
-        probes[p0 + b, s, 1 + n_r] = y[x_row, best[b] * nl + b]
-        probes[p0 + b, s, 4 + n_r] = r[x_row, best[b] * nl + b]
+        row = probes[p0 + b]
+        if size[b] >= 0.0 and not size[b] <= row[5 + n_r]:  # the first probe: NaN there
+            j = best[b] * nl + b
+            row[0] = pt[b]
+            for i in range(n_r):
+                row[1 + i] = py[reads[i], b]
+            row[1 + n_r] = py[x_row, b]
+            row[2 + n_r] = r[x_row, j]
+            row[3 + n_r] = r[x_row, half + j]
+            row[4 + n_r] = pr[x_row, b]
+            row[5 + n_r] = size[b]
 
 
 # --------------------------------------------------------------------------- the run
@@ -891,7 +902,7 @@ _RUN_SIGNATURE = types.void(
     types.float64[:, :, :],  # out (T, n_states, N): any strides (a run's own: patient-major)
     types.int8[::1],  # status (G * L,)
     _i2,  # counts (G * L, 2)
-    _f3,  # probes (G * L, S, r + 5)
+    _f2,  # probes (G * L, r + 6)
 )
 
 
@@ -950,8 +961,9 @@ def run_patients(
     the driven state when ``clip_x``, at least 0), ``status`` (1: failed or an
     output not finite; the patient's states NaN; every other output is finite),
     ``counts`` (panels accepted, kernel columns evaluated) and ``probes`` (per
-    patient and stretch: time, read states, the probe value of the driven state
-    and the kernel's remainder at 0, 1 and there).
+    patient, where the drivers the kernel reads were largest at a stretch's
+    start: time, read states, the probe value of the driven state, the kernel's
+    remainder at 0, 1 and there, and the drivers' size; :func:`_probe`).
     """
     nu = lam.shape[1]
     m = anti.shape[1]
@@ -981,6 +993,13 @@ def run_patients(
     need = np.empty(LANES, dtype=np.int64)
     move = np.zeros(LANES, dtype=np.bool_)
     put = np.empty(LANES)  # a row of outputs on its way to ``out`` (_put)
+    probing = (  # one kernel column per lane (_probe)
+        np.empty(LANES),
+        np.zeros((n_states, LANES)),
+        np.zeros((n_states, LANES)),
+        np.empty(LANES),
+        np.empty(LANES, dtype=np.int64),
+    )
     lanes_r = np.empty(LANES, dtype=np.int64)
     row_r = np.empty(m)
     fscratch = np.empty(LANES)
@@ -1112,7 +1131,7 @@ def run_patients(
                     work,
                 )
                 if start:
-                    _probe(remainder, work, kp_g, x, reads, x_row, m, probes, g * LANES, s)
+                    _probe(remainder, work, kp[g], x, reads, x_row, m, probes, g * LANES, probing)
                 n_o = _dense(
                     a,
                     w,

@@ -910,7 +910,7 @@ class _Setup:
             cols = np.concatenate([cols, np.repeat(cols[-1:], pad)])  # padding repeats the last
         status = np.zeros(n + pad, dtype=np.int8)
         counts = np.zeros((n + pad, 2), dtype=np.int64)
-        probes = np.full((n + pad, n_seg, n_r + 5), np.nan)
+        probes = np.full((n + pad, n_r + 6), np.nan)
         rule_rows = np.vstack([rule.theta, rule.weight, rule.at_start, rule.q, rule.coef[-3:]])
         a_xu = np.zeros((n, nu)) if self.a_xu is None else self.a_xu
         kernel = compiled_kernel(model, "remainder_kernel")
@@ -964,11 +964,11 @@ class _Setup:
     def check(self, probes: Array, status: NDArray[np.int8]) -> None:
         """Compare the kernel with the model's ``remainder`` where the run probed it.
 
-        The run probes each stretch's first panel, where the drivers the
-        kernel reads are largest; each patient is judged once, at its probe
-        where they are largest of all. Judging every stretch's probe judged no
-        other patient and took 9 ms of a 0.12-s run (10^4 patients of the
-        6-state benchmark).
+        The run probes each stretch's first panel, where the drivers the kernel
+        reads are largest, and keeps each patient's probe where they were
+        largest of all (:func:`mscsim.engine.compiled._probe`): each patient is
+        judged once. Judging every stretch's probe judged no other patient and
+        took 9 ms of a 0.12-s run (10^4 patients of the 6-state benchmark).
 
         Raises
         ------
@@ -976,18 +976,11 @@ class _Setup:
             If they differ, or the remainder is not affine in the driven state there.
         """
         model, structure = self.model, self.s
-        n = probes.shape[0]
         nr = structure.reads.size
-        with np.errstate(invalid="ignore"):
-            size = np.abs(probes[:, :, 1 : 1 + nr]).sum(axis=2)
-        size = np.where(np.isfinite(size) & np.isfinite(probes[:, :, 0]), size, -1.0)
-        best = size.argmax(axis=1)
-        every = np.arange(n)
-        seen = (size[every, best] >= 0.0) & (status == 0)
+        seen = np.isfinite(probes[:, 0]) & (status == 0)
         if not seen.any():
             return
-        pr = probes[every, best]
-        params = self.prepared
+        pr, params = probes, self.prepared
         if not seen.all():
             pr = pr[seen]
             params = take_rows(params, np.flatnonzero(seen))
@@ -997,7 +990,7 @@ class _Setup:
         got = []
         for value in (0.0, 1.0, None):
             y[x] = pr[:, 1 + nr] if value is None else value
-            got.append(model.remainder(pr[:, 0], y, params)[x])
+            got.append(model.remainder(pr[:, 0], y, params)[x])  # type: ignore[arg-type]
         refuse_unless_same(model, np.array(got), np.ascontiguousarray(pr[:, 2 + nr : 5 + nr].T))
         _check_affine(model, x, got[0], got[1], got[2], pr[:, 1 + nr])
 
